@@ -1,0 +1,71 @@
+//! CALC.HSETEX and CALC.A2BSET: hash writes whose TTL is set only when the
+//! write creates the key, so a later field never prolongs a cached entry.
+
+use redis_module::{raw, Context, RedisResult, RedisString};
+
+use super::{parse_expire_at, run, Ctx};
+use crate::effects;
+use crate::error::CalcError;
+use crate::keys::{HashKey, KeyName};
+use crate::reply::ReplyWriter;
+
+/// CALC.HSETEX key field value [field value ...] seconds
+pub fn hsetex(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    run(ctx, args, |ctx, args, reply| {
+        let [_, key, pairs @ .., seconds] = args else {
+            return Err(CalcError::WrongArity);
+        };
+        if pairs.is_empty() || pairs.len() % 2 != 0 {
+            return Err(CalcError::WrongArity);
+        }
+        let expire_at = parse_expire_at(seconds, "calc.hsetex")?;
+        let pairs: Vec<*mut raw::RedisModuleString> = pairs.iter().map(|s| s.inner).collect();
+        let added = set_fields(ctx, key, &pairs, expire_at)?;
+        reply.integer(added);
+        Ok(())
+    })
+}
+
+/// CALC.A2BSET akey bkey id_a id_b value seconds
+pub fn a2bset(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
+    run(ctx, args, |ctx, args, reply: &mut ReplyWriter| {
+        let [_, akey, bkey, id_a, id_b, value, seconds] = args else {
+            return Err(CalcError::WrongArity);
+        };
+        let expire_at = parse_expire_at(seconds, "calc.a2bset")?;
+        // Check the b side first: a WRONGTYPE there must not leave the a side written.
+        HashKey::open_read(ctx, bkey)?;
+        let added = set_fields(ctx, akey, &[id_b.inner, value.inner], expire_at)?
+            + set_fields(ctx, bkey, &[id_a.inner, value.inner], expire_at)?;
+        reply.integer(added);
+        Ok(())
+    })
+}
+
+/// HSETs `pairs` (field, value, field, value, ...) into the hash at `key`; if
+/// that creates the key, it expires at `expire_at`. Returns the number of new
+/// fields. Fails with WRONGTYPE before writing anything.
+fn set_fields(
+    ctx: Ctx,
+    key: &impl KeyName,
+    pairs: &[*mut raw::RedisModuleString],
+    expire_at: i64,
+) -> Result<i64, CalcError> {
+    let hash = HashKey::open_write(ctx, key)?;
+    let created = !hash.exists();
+    let mut added = 0;
+    for pair in pairs.chunks_exact(2) {
+        if let [field, value] = pair {
+            added += hash.set(*field, *value) as i64;
+        }
+    }
+    if created {
+        hash.expire_at(expire_at);
+    }
+    drop(hash);
+    effects::hset(ctx, key, pairs);
+    if created {
+        effects::expire_at(ctx, key, expire_at);
+    }
+    Ok(added)
+}

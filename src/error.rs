@@ -1,0 +1,116 @@
+//! Every error a command can answer with. Each variant renders as one Redis error
+//! reply whose first word is the Redis error code (`ERR`, `WRONGTYPE`, `NOPERM`,
+//! `CROSSSLOT`), so clients classify it the way they classify native errors.
+
+use std::fmt;
+
+use crate::msgpack::DecodeError;
+
+#[derive(Debug, PartialEq)]
+pub enum CalcError {
+    /// Answered with Redis's own "wrong number of arguments" text.
+    WrongArity,
+    WrongType { key: String },
+    InvalidExpire { command: &'static str },
+    NoPerm { key: String },
+    CrossSlot { key: String, slot: u16, declared: String, declared_slot: u16 },
+    UnknownTemplate { name: String },
+    InvalidTemplate { reason: String },
+    Decode(DecodeError),
+    /// A panic caught at the command boundary: a bug, reported instead of crashing the server.
+    Internal,
+}
+
+impl CalcError {
+    /// Decode errors are counted in `INFO calc`: they mean a producer wrote a value
+    /// that does not match the template it is read with.
+    pub fn is_decode(&self) -> bool {
+        matches!(self, CalcError::Decode(_))
+    }
+}
+
+impl From<DecodeError> for CalcError {
+    fn from(e: DecodeError) -> Self {
+        CalcError::Decode(e)
+    }
+}
+
+impl fmt::Display for CalcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalcError::WrongArity => write!(f, "ERR wrong number of arguments"),
+            CalcError::WrongType { key } => write!(
+                f,
+                "WRONGTYPE Operation against a key holding the wrong kind of value (key '{key}' is not a hash)"
+            ),
+            CalcError::InvalidExpire { command } => {
+                write!(f, "ERR invalid expire time in '{command}' command")
+            }
+            CalcError::NoPerm { key } => write!(
+                f,
+                "NOPERM this user has no permissions to access the '{key}' key"
+            ),
+            CalcError::CrossSlot { key, slot, declared, declared_slot } => write!(
+                f,
+                "CROSSSLOT Keys in request don't hash to the same slot (derived key '{key}' is in slot {slot}, '{declared}' in slot {declared_slot})"
+            ),
+            CalcError::UnknownTemplate { name } => write!(
+                f,
+                "ERR unknown template '{name}' (register it on this node with CALC.TEMPLATE.SET)"
+            ),
+            CalcError::InvalidTemplate { reason } => write!(f, "ERR invalid template definition: {reason}"),
+            CalcError::Decode(e) => write!(f, "ERR {e}"),
+            CalcError::Internal => write!(
+                f,
+                "ERR internal error in the calc module; the command was aborted (see the server log)"
+            ),
+        }
+    }
+}
+
+/// Renders binary key, field and template names for error messages and logs the
+/// way `redis-cli` shows them: printable ASCII as is, everything else `\xNN`.
+pub fn printable(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().min(256));
+    for &b in bytes.iter().take(256) {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\'' => out.push_str("\\'"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > 256 {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_and_binary_bytes() {
+        assert_eq!(printable(b"a2b-a|42"), "a2b-a|42");
+        assert_eq!(printable(b"k\x00\r\n\xff"), "k\\x00\\x0d\\x0a\\xff");
+        assert!(printable(&[b'x'; 300]).ends_with("..."));
+    }
+
+    #[test]
+    fn every_error_starts_with_its_redis_code() {
+        let cases = [
+            (CalcError::WrongType { key: "k".into() }, "WRONGTYPE "),
+            (CalcError::InvalidExpire { command: "calc.hsetex" }, "ERR invalid expire time"),
+            (CalcError::NoPerm { key: "k".into() }, "NOPERM "),
+            (
+                CalcError::CrossSlot { key: "b".into(), slot: 1, declared: "a".into(), declared_slot: 2 },
+                "CROSSSLOT ",
+            ),
+            (CalcError::UnknownTemplate { name: "t".into() }, "ERR unknown template 't'"),
+        ];
+        for (err, prefix) in cases {
+            assert!(err.to_string().starts_with(prefix), "{err}");
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The one place keys are opened, and the checks Redis cannot do for us.
+//!
+//! Redis checks declared keys (ACL, cluster slot) before a command runs. The
+//! b-keys `CALC.PURGEA` derives from data are invisible to it, so they are checked
+//! here, all of them, before anything is changed.
+
+use std::ffi::c_void;
+use std::ptr::{self, NonNull};
+
+use crc16::{State, XMODEM};
+use redis_module::{raw, RedisString};
+
+use crate::error::{printable, CalcError};
+
+type Ctx = *mut raw::RedisModuleCtx;
+
+/// The bytes of a Redis string. Borrowed for as long as the string lives.
+pub fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    unsafe {
+        let ptr = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
+        if ptr.is_null() {
+            return &[];
+        }
+        std::slice::from_raw_parts(ptr.cast::<u8>(), len)
+    }
+}
+
+/// A Redis string this module created (a derived key name, a value read from a
+/// hash), freed when dropped. Binary-safe.
+pub struct OwnedString {
+    ctx: Ctx,
+    ptr: NonNull<raw::RedisModuleString>,
+}
+
+impl OwnedString {
+    pub fn new(ctx: Ctx, bytes: &[u8]) -> OwnedString {
+        let ptr = unsafe { raw::RedisModule_CreateString.unwrap()(ctx, bytes.as_ptr().cast(), bytes.len()) };
+        // CreateString aborts the server on OOM rather than returning NULL.
+        OwnedString { ctx, ptr: NonNull::new(ptr).unwrap_or(NonNull::dangling()) }
+    }
+
+    pub fn as_ptr(&self) -> *mut raw::RedisModuleString {
+        self.ptr.as_ptr()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        bytes_of(self.as_ptr())
+    }
+}
+
+impl Drop for OwnedString {
+    fn drop(&mut self) {
+        unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, self.as_ptr()) };
+    }
+}
+
+/// Anything that names a key: the command's own arguments or a derived name.
+pub trait KeyName {
+    fn key_ptr(&self) -> *mut raw::RedisModuleString;
+}
+
+impl KeyName for RedisString {
+    fn key_ptr(&self) -> *mut raw::RedisModuleString {
+        self.inner
+    }
+}
+
+impl KeyName for OwnedString {
+    fn key_ptr(&self) -> *mut raw::RedisModuleString {
+        self.as_ptr()
+    }
+}
+
+/// An open key that is a hash or does not exist. Closed (and, if written,
+/// signalled as modified to WATCH and client-side caching) when dropped.
+pub struct HashKey {
+    ctx: Ctx,
+    key: *mut raw::RedisModuleKey,
+}
+
+impl HashKey {
+    pub fn open_read(ctx: Ctx, name: &impl KeyName) -> Result<HashKey, CalcError> {
+        Self::open(ctx, name, raw::REDISMODULE_READ)
+    }
+
+    pub fn open_write(ctx: Ctx, name: &impl KeyName) -> Result<HashKey, CalcError> {
+        Self::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE)
+    }
+
+    fn open(ctx: Ctx, name: &impl KeyName, mode: u32) -> Result<HashKey, CalcError> {
+        // In read mode a missing key gives a NULL handle; every method treats
+        // NULL as "does not exist".
+        let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.key_ptr(), mode as i32) };
+        let opened = HashKey { ctx, key };
+        match opened.key_type() {
+            t if t == raw::REDISMODULE_KEYTYPE_EMPTY as i32 || t == raw::REDISMODULE_KEYTYPE_HASH as i32 => {
+                Ok(opened)
+            }
+            _ => Err(CalcError::WrongType { key: printable(bytes_of(name.key_ptr())) }),
+        }
+    }
+
+    fn key_type(&self) -> i32 {
+        if self.key.is_null() {
+            return raw::REDISMODULE_KEYTYPE_EMPTY as i32;
+        }
+        unsafe { raw::RedisModule_KeyType.unwrap()(self.key) }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.key_type() != raw::REDISMODULE_KEYTYPE_EMPTY as i32
+    }
+
+    pub fn len(&self) -> usize {
+        if self.key.is_null() {
+            return 0;
+        }
+        unsafe { raw::RedisModule_ValueLength.unwrap()(self.key) }
+    }
+
+    /// The value of `field`, or `None` when the key or the field is missing.
+    pub fn get(&self, field: *mut raw::RedisModuleString) -> Option<OwnedString> {
+        if !self.exists() {
+            return None;
+        }
+        let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        unsafe {
+            raw::RedisModule_HashGet.unwrap()(
+                self.key,
+                raw::REDISMODULE_HASH_NONE as i32,
+                field,
+                &mut value as *mut *mut raw::RedisModuleString,
+                ptr::null_mut::<c_void>(),
+            );
+        }
+        NonNull::new(value).map(|ptr| OwnedString { ctx: self.ctx, ptr })
+    }
+
+    /// Sets `field`; true when the field is new (as HSET counts).
+    pub fn set(&self, field: *mut raw::RedisModuleString, value: *mut raw::RedisModuleString) -> bool {
+        // Without COUNT_ALL, HashSet counts the fields that existed and were updated.
+        let updated = unsafe {
+            raw::RedisModule_HashSet.unwrap()(
+                self.key,
+                raw::REDISMODULE_HASH_NONE as i32,
+                field,
+                value,
+                ptr::null_mut::<c_void>(),
+            )
+        };
+        updated == 0
+    }
+
+    /// Removes `field`; true when it was there. Redis deletes a hash left empty.
+    pub fn remove(&self, field: *mut raw::RedisModuleString) -> bool {
+        if !self.exists() {
+            return false;
+        }
+        let deleted = unsafe {
+            raw::RedisModule_HashSet.unwrap()(
+                self.key,
+                raw::REDISMODULE_HASH_NONE as i32,
+                field,
+                raw::REDISMODULE_HASH_DELETE,
+                ptr::null_mut::<c_void>(),
+            )
+        };
+        deleted == 1
+    }
+
+    /// Sets the key's expiry to the absolute unix time `at_ms`.
+    pub fn expire_at(&self, at_ms: i64) {
+        unsafe {
+            if let Some(set_abs) = raw::RedisModule_SetAbsExpire {
+                set_abs(self.key, at_ms);
+                return;
+            }
+            // Redis 7.0 has only the relative setter, which adds its own clock
+            // read. Retry until no millisecond ticked between our read and its
+            // read, so the key expires exactly at `at_ms`, the value replicated.
+            let set_relative = raw::RedisModule_SetExpire.unwrap();
+            for _ in 0..16 {
+                let before = now_ms();
+                set_relative(self.key, at_ms - before);
+                if now_ms() == before {
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn delete(&self) {
+        if self.exists() {
+            unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
+        }
+    }
+
+    /// All field names of the hash.
+    pub fn field_names(&self) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = Vec::with_capacity(self.len().min(4096));
+        if !self.exists() {
+            return names;
+        }
+        extern "C" fn collect(
+            _key: *mut raw::RedisModuleKey,
+            field: *mut raw::RedisModuleString,
+            _value: *mut raw::RedisModuleString,
+            names: *mut c_void,
+        ) {
+            let names = unsafe { &mut *names.cast::<Vec<Vec<u8>>>() };
+            names.push(bytes_of(field).to_vec());
+        }
+        unsafe {
+            let cursor = raw::RedisModule_ScanCursorCreate.unwrap()();
+            let scan = raw::RedisModule_ScanKey.unwrap();
+            while scan(self.key, cursor, Some(collect), (&mut names as *mut Vec<Vec<u8>>).cast()) != 0 {}
+            raw::RedisModule_ScanCursorDestroy.unwrap()(cursor);
+        }
+        names
+    }
+}
+
+impl Drop for HashKey {
+    fn drop(&mut self) {
+        if !self.key.is_null() {
+            unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) };
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    unsafe { raw::RedisModule_Milliseconds.unwrap()() }
+}
+
+/// The cluster hash slot of a key, honouring `{hash tags}` as Redis does.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    State::<XMODEM>::calculate(hashed) & 0x3fff
+}
+
+/// Checks keys derived from data before a command writes them: the caller's
+/// ACL, the cluster slot and the type. Built once per command.
+pub struct DerivedKeyCheck<'a> {
+    ctx: Ctx,
+    user: *mut raw::RedisModuleUser,
+    /// The declared key and its slot, when running in a cluster.
+    cluster: Option<(&'a [u8], u16)>,
+}
+
+impl<'a> DerivedKeyCheck<'a> {
+    pub fn new(ctx: Ctx, declared_key: &'a [u8]) -> DerivedKeyCheck<'a> {
+        unsafe {
+            let flags = raw::RedisModule_GetContextFlags.unwrap()(ctx);
+            let cluster = (flags & raw::REDISMODULE_CTX_FLAGS_CLUSTER as i32 != 0)
+                .then(|| (declared_key, key_slot(declared_key)));
+            // No current user (e.g. AOF loading, replication): nothing to check.
+            let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx);
+            let user = if name.is_null() {
+                ptr::null_mut()
+            } else {
+                let user = raw::RedisModule_GetModuleUserFromUserName.unwrap()(name);
+                raw::RedisModule_FreeString.unwrap()(ctx, name);
+                user
+            };
+            DerivedKeyCheck { ctx, user, cluster }
+        }
+    }
+
+    /// The key may be written by this user, lives on this node's slot, and is a
+    /// hash or missing.
+    pub fn check_writable_hash(&self, key: &OwnedString) -> Result<(), CalcError> {
+        if !self.user.is_null() {
+            let allowed = unsafe {
+                raw::RedisModule_ACLCheckKeyPermissions.unwrap()(
+                    self.user,
+                    key.as_ptr(),
+                    raw::REDISMODULE_CMD_KEY_DELETE as i32,
+                )
+            };
+            if allowed != raw::REDISMODULE_OK as i32 {
+                return Err(CalcError::NoPerm { key: printable(key.bytes()) });
+            }
+        }
+        if let Some((declared, declared_slot)) = self.cluster {
+            // Same slot as the declared key: Redis already routed that one here.
+            let slot = key_slot(key.bytes());
+            if slot != declared_slot {
+                return Err(CalcError::CrossSlot {
+                    key: printable(key.bytes()),
+                    slot,
+                    declared: printable(declared),
+                    declared_slot,
+                });
+            }
+        }
+        HashKey::open_read(self.ctx, key).map(drop)
+    }
+}
+
+impl Drop for DerivedKeyCheck<'_> {
+    fn drop(&mut self) {
+        if !self.user.is_null() {
+            unsafe { raw::RedisModule_FreeModuleUser.unwrap()(self.user) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_slot;
+
+    #[test]
+    fn slots_match_redis_cluster_keyslot() {
+        // Values from CLUSTER KEYSLOT.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"{tenant}a2b-a|42"), key_slot(b"{tenant}a2b-b|7"));
+        // Empty or unclosed tags hash the whole key.
+        assert_eq!(key_slot(b"foo{}{bar}"), 8363);
+        assert_eq!(key_slot(b"foo{bar"), crc16::State::<crc16::XMODEM>::calculate(b"foo{bar") & 0x3fff);
+    }
+}

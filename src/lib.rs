@@ -1,0 +1,88 @@
+//! redis-calc: hashes with a creation-only TTL, msgpack values decoded against
+//! templates, and symmetric a2b purges, as native atomic Redis commands.
+//! This file only declares the module; each concern lives in its own file.
+
+pub mod commands;
+pub mod effects;
+pub mod error;
+pub mod keys;
+pub mod msgpack;
+pub mod reply;
+pub mod template;
+
+use std::ffi::c_int;
+use std::sync::atomic::Ordering;
+
+use redis_module::{raw, redis_module, Context, RedisString, Status};
+
+use commands::{dict, hash, purge, template as tpl, COMMANDS_SERVED, DECODE_ERRORS};
+use template::{registry, TEMPLATE_AUX_TYPE};
+
+/// Module API calls the commands make. All exist since Redis 7.0; checking them
+/// at load makes a missing one a refused `loadmodule`, never a crash later.
+fn required_api_present() -> bool {
+    [
+        unsafe { raw::RedisModule_ReplyWithMap }.is_some(),
+        unsafe { raw::RedisModule_ReplyWithBool }.is_some(),
+        unsafe { raw::RedisModule_ReplyWithBigNumber }.is_some(),
+        unsafe { raw::RedisModule_ReplyWithDouble }.is_some(),
+        unsafe { raw::RedisModule_ReplyWithNull }.is_some(),
+        unsafe { raw::RedisModule_HashSet }.is_some(),
+        unsafe { raw::RedisModule_HashGet }.is_some(),
+        unsafe { raw::RedisModule_ScanKey }.is_some(),
+        unsafe { raw::RedisModule_SetExpire }.is_some(),
+        unsafe { raw::RedisModule_Replicate }.is_some(),
+        unsafe { raw::RedisModule_ReplicateVerbatim }.is_some(),
+        unsafe { raw::RedisModule_NotifyKeyspaceEvent }.is_some(),
+        unsafe { raw::RedisModule_ACLCheckKeyPermissions }.is_some(),
+        unsafe { raw::RedisModule_GetCurrentUserName }.is_some(),
+        unsafe { raw::RedisModule_GetModuleUserFromUserName }.is_some(),
+        unsafe { raw::RedisModule_FreeModuleUser }.is_some(),
+        unsafe { raw::RedisModule_RegisterInfoFunc }.is_some(),
+    ]
+    .iter()
+    .all(|&present| present)
+}
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    if !required_api_present() {
+        ctx.log_warning("calc: this Redis lacks module API calls the module needs (Redis 7.0 or newer is required)");
+        return Status::Err;
+    }
+    // Our own INFO section ("# calc"), replacing the crate's generic handler.
+    unsafe { raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(info)) };
+    Status::Ok
+}
+
+extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
+    let templates = registry().len() as u64;
+    unsafe {
+        // An empty section name gives the section the module's own name: `INFO calc`.
+        raw::RedisModule_InfoAddSection.unwrap()(ctx, c"".as_ptr());
+        let field = raw::RedisModule_InfoAddFieldULongLong.unwrap();
+        field(ctx, c"templates".as_ptr(), templates);
+        field(ctx, c"commands_served".as_ptr(), COMMANDS_SERVED.load(Ordering::Relaxed));
+        field(ctx, c"decode_errors".as_ptr(), DECODE_ERRORS.load(Ordering::Relaxed));
+    }
+}
+
+redis_module! {
+    name: "calc",
+    version: 1,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [TEMPLATE_AUX_TYPE],
+    init: init,
+    // ACL categories stay "": Redis 7.0 cannot set them for module commands and
+    // derives @read/@write/@fast from the flags instead.
+    commands: [
+        ["calc.hsetex", hash::hsetex, "write deny-oom fast", 1, 1, 1, ""],
+        ["calc.a2bset", hash::a2bset, "write deny-oom fast", 1, 2, 1, ""],
+        ["calc.getdict", dict::getdict, "readonly fast", 1, 1, 1, ""],
+        ["calc.mgetdict", dict::mgetdict, "readonly", 1, 1, 1, ""],
+        ["calc.purgea", purge::purgea, "write deny-oom", 1, 1, 1, ""],
+        ["calc.template.set", tpl::set, "write deny-oom", 0, 0, 0, ""],
+        ["calc.template.get", tpl::get, "readonly fast", 0, 0, 0, ""],
+        ["calc.template.del", tpl::del, "write", 0, 0, 0, ""],
+        ["calc.template.list", tpl::list, "readonly", 0, 0, 0, ""],
+    ],
+}

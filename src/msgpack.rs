@@ -1,0 +1,509 @@
+//! The bounded msgpack decoder. It reads a stored value against a template and
+//! feeds a `Sink` event by event, so a reply can be streamed without building a
+//! tree. Commands run it twice over the same bytes: first into `Validate` (no
+//! output; any error surfaces here, before a byte of reply is written), then into
+//! the reply writer, which then cannot fail half-way.
+//!
+//! Hostile input is bounded by construction: every length is checked against the
+//! bytes that remain before it is used, nothing is allocated from a claimed
+//! length, nesting stops at `MAX_DEPTH`, and every element consumes at least one
+//! byte, so work is linear in the input size.
+
+use std::fmt;
+
+use rmp::Marker;
+
+use crate::error::printable;
+use crate::template::Template;
+
+/// Deepest nesting accepted, counting the template's own levels: for templates
+/// (`[name, sub]` levels) and for stored values (arrays and maps).
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, PartialEq, Clone)]
+pub enum DecodeError {
+    Truncated { at: usize },
+    Reserved { at: usize },
+    Extension { at: usize },
+    TooDeep,
+    TrailingBytes { count: usize },
+    NotArray { what: String },
+    WrongCount { what: String, expected: usize, found: usize },
+    BadDogpileHeader,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { at } => {
+                write!(f, "malformed msgpack: value truncated at byte {at}")
+            }
+            DecodeError::Reserved { at } => {
+                write!(f, "malformed msgpack: reserved byte 0xc1 at byte {at}")
+            }
+            DecodeError::Extension { at } => {
+                write!(f, "msgpack extension types are not supported (at byte {at})")
+            }
+            DecodeError::TooDeep => write!(f, "msgpack nesting deeper than {MAX_DEPTH} levels"),
+            DecodeError::TrailingBytes { count } => {
+                write!(f, "malformed msgpack: {count} trailing bytes after the value")
+            }
+            DecodeError::NotArray { what } => write!(f, "{what} is not a msgpack array"),
+            DecodeError::WrongCount { what, expected, found } => write!(
+                f,
+                "wrong number of values for {what}: the template has {expected}, the value has {found}"
+            ),
+            DecodeError::BadDogpileHeader => write!(
+                f,
+                "value starts with '{{' but is not a dogpile.cache metadata header (JSON object followed by '|')"
+            ),
+        }
+    }
+}
+
+/// Receives decoded values in reply order. A map announces its pair count and is
+/// followed by key, value, key, value, ...
+pub trait Sink {
+    fn nil(&mut self);
+    fn boolean(&mut self, value: bool);
+    fn int(&mut self, value: i64);
+    /// An unsigned integer above `i64::MAX`.
+    fn big_uint(&mut self, value: u64);
+    fn float(&mut self, value: f64);
+    fn bytes(&mut self, value: &[u8]);
+    fn array(&mut self, len: usize);
+    fn map(&mut self, pairs: usize);
+}
+
+/// The first pass: walks the value, writes nothing.
+pub struct Validate;
+
+impl Sink for Validate {
+    fn nil(&mut self) {}
+    fn boolean(&mut self, _: bool) {}
+    fn int(&mut self, _: i64) {}
+    fn big_uint(&mut self, _: u64) {}
+    fn float(&mut self, _: f64) {}
+    fn bytes(&mut self, _: &[u8]) {}
+    fn array(&mut self, _: usize) {}
+    fn map(&mut self, _: usize) {}
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.buf.len())
+            .ok_or(DecodeError::Truncated { at: self.buf.len() })?;
+        let out = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// Reads the marker at the cursor, remembering where it started for errors.
+    fn marker(&mut self) -> Result<(Marker, usize), DecodeError> {
+        let at = self.pos;
+        Ok((Marker::from_u8(self.u8()?), at))
+    }
+
+    /// The element count of an array marker, or `None` for any other marker.
+    fn array_len(&mut self, marker: Marker) -> Result<Option<usize>, DecodeError> {
+        Ok(match marker {
+            Marker::FixArray(n) => Some(n as usize),
+            Marker::Array16 => Some(self.u16()? as usize),
+            Marker::Array32 => Some(self.u32()? as usize),
+            _ => None,
+        })
+    }
+}
+
+/// Decodes `stored` (optionally behind a dogpile.cache metadata header) as the
+/// msgpack array described by `template`, named `template_name` in errors, into
+/// `sink` as a map of template name -> value.
+pub fn decode_with_template<S: Sink>(
+    stored: &[u8],
+    template: &Template,
+    template_name: &[u8],
+    sink: &mut S,
+) -> Result<(), DecodeError> {
+    let payload = strip_dogpile_header(stored)?;
+    let mut cursor = Cursor { buf: payload, pos: 0 };
+    let what = || format!("template '{}'", printable(template_name));
+    decode_templated(&mut cursor, template, sink, 1, &what)?;
+    let trailing = payload.len() - cursor.pos;
+    if trailing > 0 {
+        return Err(DecodeError::TrailingBytes { count: trailing });
+    }
+    Ok(())
+}
+
+/// dogpile.cache >= 1.1 stores `{"ct": ..., "v": ...}|` before the serialized
+/// payload. A msgpack value starting with `{` would be the integer 123, never an
+/// array, so a leading `{` can only be that header.
+fn strip_dogpile_header(stored: &[u8]) -> Result<&[u8], DecodeError> {
+    if stored.first() != Some(&b'{') {
+        return Ok(stored);
+    }
+    let mut values =
+        serde_json::Deserializer::from_slice(stored).into_iter::<serde::de::IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => {
+            let end = values.byte_offset();
+            match stored.get(end) {
+                Some(b'|') => Ok(&stored[end + 1..]),
+                _ => Err(DecodeError::BadDogpileHeader),
+            }
+        }
+        _ => Err(DecodeError::BadDogpileHeader),
+    }
+}
+
+fn decode_templated<S: Sink>(
+    cursor: &mut Cursor,
+    template: &Template,
+    sink: &mut S,
+    depth: usize,
+    what: &dyn Fn() -> String,
+) -> Result<(), DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::TooDeep);
+    }
+    let (marker, _) = cursor.marker()?;
+    let found = cursor
+        .array_len(marker)?
+        .ok_or_else(|| DecodeError::NotArray { what: value_of(what) })?;
+    let expected = template.entries.len();
+    if found != expected {
+        return Err(DecodeError::WrongCount { what: what(), expected, found });
+    }
+    sink.map(expected);
+    for entry in &template.entries {
+        sink.bytes(entry.name.as_bytes());
+        match &entry.sub {
+            Some(sub) => {
+                let nested = || format!("entry '{}'", printable(entry.name.as_bytes()));
+                decode_templated(cursor, sub, sink, depth + 1, &nested)?
+            }
+            None => decode_value(cursor, sink, depth)?,
+        }
+    }
+    Ok(())
+}
+
+fn value_of(what: &dyn Fn() -> String) -> String {
+    format!("the value for {}", what())
+}
+
+/// Decodes one msgpack value. `depth` is the number of containers already open.
+fn decode_value<S: Sink>(cursor: &mut Cursor, sink: &mut S, depth: usize) -> Result<(), DecodeError> {
+    let (marker, at) = cursor.marker()?;
+    match marker {
+        Marker::Null => sink.nil(),
+        Marker::True => sink.boolean(true),
+        Marker::False => sink.boolean(false),
+        Marker::FixPos(n) => sink.int(n as i64),
+        Marker::FixNeg(n) => sink.int(n as i64),
+        Marker::U8 => sink.int(cursor.u8()? as i64),
+        Marker::U16 => sink.int(cursor.u16()? as i64),
+        Marker::U32 => sink.int(cursor.u32()? as i64),
+        Marker::U64 => {
+            let v = cursor.u64()?;
+            match i64::try_from(v) {
+                Ok(v) => sink.int(v),
+                Err(_) => sink.big_uint(v),
+            }
+        }
+        Marker::I8 => sink.int(cursor.u8()? as i8 as i64),
+        Marker::I16 => sink.int(cursor.u16()? as i16 as i64),
+        Marker::I32 => sink.int(cursor.u32()? as i32 as i64),
+        Marker::I64 => sink.int(cursor.u64()? as i64),
+        Marker::F32 => sink.float(f32::from_bits(cursor.u32()?) as f64),
+        Marker::F64 => sink.float(f64::from_bits(cursor.u64()?)),
+        Marker::FixStr(n) => sink.bytes(cursor.take(n as usize)?),
+        Marker::Str8 | Marker::Bin8 => {
+            let n = cursor.u8()? as usize;
+            sink.bytes(cursor.take(n)?)
+        }
+        Marker::Str16 | Marker::Bin16 => {
+            let n = cursor.u16()? as usize;
+            sink.bytes(cursor.take(n)?)
+        }
+        Marker::Str32 | Marker::Bin32 => {
+            let n = cursor.u32()? as usize;
+            sink.bytes(cursor.take(n)?)
+        }
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            let len = cursor.array_len(marker)?.unwrap_or(0);
+            if depth + 1 > MAX_DEPTH {
+                return Err(DecodeError::TooDeep);
+            }
+            sink.array(len);
+            for _ in 0..len {
+                decode_value(cursor, sink, depth + 1)?;
+            }
+        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
+            let pairs = match marker {
+                Marker::FixMap(n) => n as usize,
+                Marker::Map16 => cursor.u16()? as usize,
+                _ => cursor.u32()? as usize,
+            };
+            if depth + 1 > MAX_DEPTH {
+                return Err(DecodeError::TooDeep);
+            }
+            sink.map(pairs);
+            for _ in 0..pairs {
+                decode_value(cursor, sink, depth + 1)?;
+                decode_value(cursor, sink, depth + 1)?;
+            }
+        }
+        Marker::FixExt1
+        | Marker::FixExt2
+        | Marker::FixExt4
+        | Marker::FixExt8
+        | Marker::FixExt16
+        | Marker::Ext8
+        | Marker::Ext16
+        | Marker::Ext32 => return Err(DecodeError::Extension { at }),
+        Marker::Reserved => return Err(DecodeError::Reserved { at }),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmp::encode;
+
+    /// Records sink events as text, to compare against what a payload should give.
+    #[derive(Default)]
+    struct Record(Vec<String>);
+
+    impl Sink for Record {
+        fn nil(&mut self) {
+            self.0.push("nil".into())
+        }
+        fn boolean(&mut self, v: bool) {
+            self.0.push(format!("bool:{v}"))
+        }
+        fn int(&mut self, v: i64) {
+            self.0.push(format!("int:{v}"))
+        }
+        fn big_uint(&mut self, v: u64) {
+            self.0.push(format!("big:{v}"))
+        }
+        fn float(&mut self, v: f64) {
+            self.0.push(format!("float:{v:?}"))
+        }
+        fn bytes(&mut self, v: &[u8]) {
+            self.0.push(format!("bytes:{}", String::from_utf8_lossy(v)))
+        }
+        fn array(&mut self, n: usize) {
+            self.0.push(format!("array:{n}"))
+        }
+        fn map(&mut self, n: usize) {
+            self.0.push(format!("map:{n}"))
+        }
+    }
+
+    fn template(def: &str) -> Template {
+        Template::parse(def.as_bytes()).unwrap()
+    }
+
+    fn decode(bytes: &[u8], def: &str) -> Result<Vec<String>, DecodeError> {
+        let t = template(def);
+        decode_with_template(bytes, &t, b"t", &mut Validate)?;
+        let mut rec = Record::default();
+        decode_with_template(bytes, &t, b"t", &mut rec)?;
+        Ok(rec.0)
+    }
+
+    fn packed(values: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut buf = Vec::new();
+        values(&mut buf);
+        buf
+    }
+
+    #[test]
+    fn flat_template_maps_names_to_values_in_order() {
+        let bytes = packed(|b| {
+            encode::write_array_len(b, 3).unwrap();
+            encode::write_bool(b, true).unwrap();
+            encode::write_bool(b, false).unwrap();
+            encode::write_nil(b).unwrap();
+        });
+        assert_eq!(
+            decode(&bytes, r#"["a","bb","ccc"]"#).unwrap(),
+            ["map:3", "bytes:a", "bool:true", "bytes:bb", "bool:false", "bytes:ccc", "nil"]
+        );
+    }
+
+    #[test]
+    fn nested_template_yields_nested_map() {
+        let bytes = packed(|b| {
+            encode::write_array_len(b, 2).unwrap();
+            encode::write_sint(b, -5).unwrap();
+            encode::write_array_len(b, 2).unwrap();
+            encode::write_str(b, "hi").unwrap();
+            encode::write_f64(b, 3.9).unwrap();
+        });
+        assert_eq!(
+            decode(&bytes, r#"["n",["meta",["x","y"]]]"#).unwrap(),
+            ["map:2", "bytes:n", "int:-5", "bytes:meta", "map:2", "bytes:x", "bytes:hi", "bytes:y", "float:3.9"]
+        );
+    }
+
+    #[test]
+    fn every_scalar_type_and_edge_value() {
+        let bytes = packed(|b| {
+            encode::write_array_len(b, 12).unwrap();
+            encode::write_uint(b, u64::MAX).unwrap();
+            encode::write_uint(b, i64::MAX as u64).unwrap();
+            encode::write_sint(b, i64::MIN).unwrap();
+            encode::write_u8(b, 255).unwrap();
+            encode::write_i8(b, -128).unwrap();
+            encode::write_i16(b, i16::MIN).unwrap();
+            encode::write_i32(b, i32::MIN).unwrap();
+            encode::write_u32(b, u32::MAX).unwrap();
+            encode::write_f32(b, 1.5).unwrap();
+            encode::write_f64(b, f64::NEG_INFINITY).unwrap();
+            encode::write_bin(b, b"\x00\xff").unwrap();
+            encode::write_map_len(b, 1).unwrap();
+            encode::write_str(b, "k").unwrap();
+            encode::write_array_len(b, 0).unwrap();
+        });
+        let got = decode(&bytes, r#"["a","b","c","d","e","f","g","h","i","j","k","l"]"#).unwrap();
+        let values: Vec<&str> = got.iter().map(String::as_str).skip(1).collect();
+        assert_eq!(
+            values,
+            [
+                "bytes:a", "big:18446744073709551615",
+                "bytes:b", "int:9223372036854775807",
+                "bytes:c", "int:-9223372036854775808",
+                "bytes:d", "int:255",
+                "bytes:e", "int:-128",
+                "bytes:f", "int:-32768",
+                "bytes:g", "int:-2147483648",
+                "bytes:h", "int:4294967295",
+                "bytes:i", "float:1.5",
+                "bytes:j", "float:-inf",
+                "bytes:k", "bytes:\u{0}\u{fffd}",
+                "bytes:l", "map:1", "bytes:k", "array:0",
+            ]
+        );
+    }
+
+    #[test]
+    fn dogpile_header_is_skipped() {
+        let mut bytes = br#"{"ct": 1700000000.5, "v": 2}|"#.to_vec();
+        encode::write_array_len(&mut bytes, 1).unwrap();
+        encode::write_bool(&mut bytes, true).unwrap();
+        assert_eq!(decode(&bytes, r#"["a"]"#).unwrap(), ["map:1", "bytes:a", "bool:true"]);
+        assert_eq!(decode(b"{\"ct\":1}", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
+        assert_eq!(decode(b"{\"ct\":1", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
+        assert_eq!(decode(b"{", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
+    }
+
+    #[test]
+    fn structural_errors_name_the_problem() {
+        let not_array = packed(|b| encode::write_str(b, "x").unwrap());
+        assert!(matches!(decode(&not_array, r#"["a"]"#), Err(DecodeError::NotArray { .. })));
+
+        let two = packed(|b| {
+            encode::write_array_len(b, 2).unwrap();
+            encode::write_nil(b).unwrap();
+            encode::write_nil(b).unwrap();
+        });
+        let err = decode(&two, r#"["a","b","c"]"#).unwrap_err();
+        assert_eq!(err, DecodeError::WrongCount { what: "template 't'".into(), expected: 3, found: 2 });
+        assert!(err.to_string().contains('3') && err.to_string().contains('2'));
+
+        let sub_not_array = packed(|b| {
+            encode::write_array_len(b, 1).unwrap();
+            encode::write_nil(b).unwrap();
+        });
+        let err = decode(&sub_not_array, r#"[["m",["x"]]]"#).unwrap_err();
+        assert_eq!(err.to_string(), "the value for entry 'm' is not a msgpack array");
+
+        let mut trailing = two.clone();
+        trailing.push(0xc0);
+        assert_eq!(decode(&trailing, r#"["a","b"]"#), Err(DecodeError::TrailingBytes { count: 1 }));
+
+        assert_eq!(decode(b"", r#"["a"]"#), Err(DecodeError::Truncated { at: 0 }));
+        assert_eq!(decode(b"\x91\xc1", r#"["a"]"#), Err(DecodeError::Reserved { at: 1 }));
+        assert_eq!(decode(b"\x91\xd4\x01\x00", r#"["a"]"#), Err(DecodeError::Extension { at: 1 }));
+    }
+
+    #[test]
+    fn truncation_at_every_byte_is_an_error() {
+        let bytes = packed(|b| {
+            encode::write_array_len(b, 4).unwrap();
+            encode::write_str(b, "hello world").unwrap();
+            encode::write_f64(b, 2.5).unwrap();
+            encode::write_array_len(b, 2).unwrap();
+            encode::write_u64(b, 1 << 40).unwrap();
+            encode::write_bin(b, &[7; 300]).unwrap();
+            encode::write_map_len(b, 1).unwrap();
+            encode::write_i16(b, -300).unwrap();
+            encode::write_str(b, "v").unwrap();
+        });
+        let def = r#"["a","b","c","d"]"#;
+        assert!(decode(&bytes, def).is_ok());
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], def).is_err(), "prefix of {cut} bytes decoded");
+        }
+    }
+
+    #[test]
+    fn claimed_lengths_without_bodies_fail_fast() {
+        for header in [
+            &b"\x91\xdd\xff\xff\xff\xff"[..], // array32 of 4 billion
+            b"\x91\xdf\xff\xff\xff\xff",      // map32
+            b"\x91\xdb\xff\xff\xff\xff",      // str32
+            b"\x91\xc6\xff\xff\xff\xff",      // bin32
+            b"\xdd\xff\xff\xff\xff",          // top-level array32 against a 1-entry template
+        ] {
+            assert!(decode(header, r#"["a"]"#).is_err());
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let at_limit = |levels: usize| {
+            let mut b = vec![0x91]; // the template's own array
+            b.extend(std::iter::repeat(0x91).take(levels - 1));
+            b.push(0xc0);
+            b
+        };
+        assert!(decode(&at_limit(MAX_DEPTH), r#"["a"]"#).is_ok());
+        assert_eq!(decode(&at_limit(MAX_DEPTH + 1), r#"["a"]"#), Err(DecodeError::TooDeep));
+        let mut hostile = vec![0x91u8; 1_000_000];
+        hostile.push(0xc0);
+        assert_eq!(decode(&hostile, r#"["a"]"#), Err(DecodeError::TooDeep));
+    }
+}
