@@ -16,7 +16,11 @@ use redis_module::raw;
 use serde_json::Value;
 
 use crate::error::printable;
-use crate::msgpack::MAX_DEPTH;
+
+/// Deepest template nesting (`[name, sub]` levels). Deeper than any dict a cache
+/// holds, and well inside serde_json's recursion limit of 128 brackets (each
+/// level costs two) and the decoder's `MAX_DEPTH` of 64 for the stored value.
+pub const MAX_TEMPLATE_DEPTH: usize = 32;
 
 #[derive(Debug, PartialEq)]
 pub struct Template {
@@ -32,7 +36,8 @@ pub struct Entry {
 
 impl Template {
     /// Parses and validates a JSON definition. Rejects empty arrays, duplicate
-    /// names within one level, non-string names and nesting deeper than `MAX_DEPTH`.
+    /// names within one level, non-string names and nesting deeper than
+    /// `MAX_TEMPLATE_DEPTH`.
     pub fn parse(definition: &[u8]) -> Result<Template, String> {
         // serde_json has its own recursion limit (128), so hostile nesting is an
         // error here, never a stack overflow.
@@ -42,8 +47,8 @@ impl Template {
     }
 
     fn from_json(value: &Value, depth: usize) -> Result<Template, String> {
-        if depth > MAX_DEPTH {
-            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+        if depth > MAX_TEMPLATE_DEPTH {
+            return Err(format!("nested deeper than {MAX_TEMPLATE_DEPTH} levels"));
         }
         let items = value
             .as_array()
@@ -326,8 +331,8 @@ mod tests {
             }
             def
         };
-        assert!(Template::parse(nest(MAX_DEPTH).as_bytes()).is_ok());
-        let err = Template::parse(nest(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(Template::parse(nest(MAX_TEMPLATE_DEPTH).as_bytes()).is_ok());
+        let err = Template::parse(nest(MAX_TEMPLATE_DEPTH + 1).as_bytes()).unwrap_err();
         assert!(err.contains("deeper"), "{err}");
         // Far past serde_json's own recursion limit: an error, not a crash.
         let hostile = "[".repeat(1_000_000);

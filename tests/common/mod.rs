@@ -1,0 +1,224 @@
+//! Test harness: real `redis-server` processes with the module loaded, on free
+//! loopback ports, each owned by a guard that kills it on drop, so a failing test
+//! leaves no process behind.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use redis::{Connection, Value};
+
+/// The module under test: `CALC_MODULE`, or the release build `make build` makes.
+pub fn module_path() -> PathBuf {
+    let path = std::env::var_os("CALC_MODULE").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_calc.so")
+    });
+    assert!(
+        path.exists(),
+        "module not built at {} (run `make build` or set CALC_MODULE)",
+        path.display()
+    );
+    path
+}
+
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// A fresh server with the module loaded and persistence off.
+    pub fn start() -> Server {
+        Server::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// A fresh server with extra configuration (`--name value` pairs).
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::Builder::new().prefix("redis-calc-test").tempdir().expect("temp dir");
+        Server::start_in(dir, extra)
+    }
+
+    /// A server on `dir` (e.g. one another server wrote its RDB or AOF into).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        // A port found free can be taken before the server binds it: retry.
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = spawn(dir.path(), port, extra);
+            if wait_for_ping(port, &mut child) {
+                return Server { child, port, dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_log = std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default();
+        }
+        panic!("redis-server did not start; last log:\n{last_log}");
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A RESP2 connection.
+    pub fn client(&self) -> Connection {
+        connect(&self.url())
+    }
+
+    /// A RESP3 connection.
+    pub fn client_resp3(&self) -> Connection {
+        connect(&format!("{}?protocol=resp3", self.url()))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// Stops the server (as a crash would: no final save) and returns its data
+    /// directory, so a new server can start on the same files.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        self.stop();
+        let dir = tempfile::Builder::new().prefix("redis-calc-test").tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
+    let mut cmd = Command::new("redis-server");
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .args(["--bind", "127.0.0.1", "--daemonize", "no", "--logfile", "redis.log"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--loadmodule")
+        .arg(module_path())
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // If the test process dies without unwinding, the kernel kills the server too.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("redis-server on PATH (make test installs it)")
+}
+
+fn wait_for_ping(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = format!("redis://127.0.0.1:{port}/");
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(mut con) = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()) {
+            if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                return true;
+            }
+        }
+        sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn connect(url: &str) -> Connection {
+    let con = redis::Client::open(url).and_then(|c| c.get_connection()).expect("connect");
+    con.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    con
+}
+
+/// Runs a command given as a list of arguments, returning the raw reply.
+pub fn call(con: &mut Connection, args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).expect("command name"));
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query(con)
+}
+
+/// The error text of a command that must fail.
+pub fn call_err(con: &mut Connection, args: &[&[u8]]) -> String {
+    match call(con, args) {
+        Ok(v) => panic!("expected an error from {:?}, got {v:?}", show(args)),
+        Err(e) => {
+            let code = e.code().unwrap_or("");
+            let detail = e.detail().unwrap_or("");
+            format!("{code} {detail}").trim().to_string()
+        }
+    }
+}
+
+fn show(args: &[&[u8]]) -> Vec<String> {
+    args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// Packs a msgpack value.
+pub fn pack(value: &rmpv::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, value).expect("pack");
+    out
+}
+
+/// The design note's template: eight flags, here with a nested dict at the end.
+pub const PERMS: &str = r#"["a","bb","ccc",["meta",["x","y"]]]"#;
+
+pub fn register(con: &mut Connection, name: &str, definition: &str) {
+    let ok: String = redis::cmd("CALC.TEMPLATE.SET").arg(name).arg(definition).query(con).expect("template set");
+    assert_eq!(ok, "OK");
+}
+
+pub fn bulk(s: &str) -> Value {
+    Value::BulkString(s.as_bytes().to_vec())
+}
+
+/// A snapshot of everything in the keyspace (type, TTL presence, hash content),
+/// to prove that a failed command changed nothing.
+pub fn snapshot(con: &mut Connection) -> Vec<(Vec<u8>, String, bool, Value)> {
+    let mut keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("keys");
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let kind: String = redis::cmd("TYPE").arg(&k).query(con).expect("type");
+            let ttl: i64 = redis::cmd("PTTL").arg(&k).query(con).expect("pttl");
+            let content: Value = match kind.as_str() {
+                "hash" => {
+                    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> =
+                        redis::cmd("HGETALL").arg(&k).query(con).expect("hgetall");
+                    pairs.sort();
+                    Value::Array(
+                        pairs.into_iter().flat_map(|(f, v)| [Value::BulkString(f), Value::BulkString(v)]).collect(),
+                    )
+                }
+                "string" => redis::cmd("GET").arg(&k).query(con).expect("get"),
+                _ => Value::Nil,
+            };
+            (k, kind, ttl >= 0, content)
+        })
+        .collect()
+}
