@@ -13,7 +13,7 @@ pub mod template;
 use std::ffi::c_int;
 use std::sync::atomic::Ordering;
 
-use redis_module::{raw, redis_module, Context, RedisString, Status};
+use redis_module::{raw, redis_module, Context, RedisString, RedisValue, Status};
 
 use commands::{dict, hash, purge, template as tpl, COMMANDS_SERVED, DECODE_ERRORS};
 use template::{registry, TEMPLATE_AUX_TYPE};
@@ -39,6 +39,7 @@ fn required_api_present() -> bool {
         unsafe { raw::RedisModule_GetModuleUserFromUserName }.is_some(),
         unsafe { raw::RedisModule_FreeModuleUser }.is_some(),
         unsafe { raw::RedisModule_RegisterInfoFunc }.is_some(),
+        unsafe { raw::RedisModule_SetModuleOptions }.is_some(),
     ]
     .iter()
     .all(|&present| present)
@@ -49,9 +50,33 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning("calc: this Redis lacks module API calls the module needs (Redis 7.0 or newer is required)");
         return Status::Err;
     }
-    // Our own INFO section ("# calc"), replacing the crate's generic handler.
-    unsafe { raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(info)) };
+    unsafe {
+        // Our own INFO section ("# calc"), replacing the crate's generic handler.
+        raw::RedisModule_RegisterInfoFunc.unwrap()(ctx.ctx, Some(info));
+        // The template aux loader checks every read, so a truncated file is a
+        // refused load with our log line, not a crash inside the loader.
+        raw::RedisModule_SetModuleOptions.unwrap()(
+            ctx.ctx,
+            raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int,
+        );
+    }
+    warn_if_aof_cannot_hold_templates(ctx);
     Status::Ok
+}
+
+/// Templates live in the RDB as aux data. An AOF rewritten without the RDB
+/// preamble holds only keyspace commands, so templates would not survive it.
+fn warn_if_aof_cannot_hold_templates(ctx: &Context) {
+    let preamble = ctx.call("CONFIG", &["GET", "aof-use-rdb-preamble"]);
+    let off = matches!(&preamble, Ok(RedisValue::Array(v))
+        if v.get(1).is_some_and(|value| matches!(value,
+            RedisValue::SimpleString(s) | RedisValue::BulkString(s) if s == "no")));
+    if off {
+        ctx.log_warning(
+            "calc: aof-use-rdb-preamble is off: templates (RDB aux data) will not survive an AOF rewrite; \
+             set aof-use-rdb-preamble yes or re-register templates after a restart",
+        );
+    }
 }
 
 extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {

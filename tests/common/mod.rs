@@ -222,3 +222,42 @@ pub fn snapshot(con: &mut Connection) -> Vec<(Vec<u8>, String, bool, Value)> {
         })
         .collect()
 }
+
+/// Every key with its absolute expiry in ms (`PEXPIRETIME`; -1 for none).
+pub fn expiries(con: &mut Connection) -> Vec<(Vec<u8>, i64)> {
+    let mut keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("keys");
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let at: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("pexpiretime");
+            (k, at)
+        })
+        .collect()
+}
+
+/// Every template as (name, definition JSON).
+pub fn templates(con: &mut Connection) -> Vec<(Vec<u8>, String)> {
+    let names: Vec<Vec<u8>> = redis::cmd("CALC.TEMPLATE.LIST").query(con).expect("list");
+    names
+        .into_iter()
+        .map(|n| {
+            let def: String = redis::cmd("CALC.TEMPLATE.GET").arg(&n).query(con).expect("get");
+            (n, def)
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds, failing the test after `secs` seconds.
+pub fn wait_until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// One field of `INFO <section>`.
+pub fn info_field(con: &mut Connection, section: &str, field: &str) -> Option<String> {
+    let info: String = redis::cmd("INFO").arg(section).query(con).expect("info");
+    info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+}

@@ -1,0 +1,220 @@
+//! Spec: "Replication and AOF carry effects, never a relative expiry" and the
+//! template registry's persistence (RDB aux data) and replication.
+
+mod common;
+
+use common::{call, expiries, info_field, pack, register, snapshot, templates, wait_until, Server, PERMS};
+use redis::Connection;
+
+/// A workload touching every writer: created and existing keys, multi-field
+/// sets, both sides of a stash, purges from both sides, template changes.
+fn workload(con: &mut Connection) {
+    register(con, "perms", PERMS);
+    register(con, "flat", r#"["n"]"#);
+    register(con, "gone", r#"["x"]"#);
+    let value = pack(&rmpv::Value::Array(vec![rmpv::Value::from(1)]));
+    for i in 0..30 {
+        let key = format!("calculated-a|{}", i % 7);
+        let field = i.to_string();
+        let ttl = (100 + i).to_string();
+        call(con, &[b"CALC.HSETEX", key.as_bytes(), field.as_bytes(), &value, ttl.as_bytes()]).unwrap();
+    }
+    call(con, &[b"CALC.HSETEX", b"multi", b"a", b"1", b"b", b"2", b"a", b"3", b"500"]).unwrap();
+    for (a, b) in [(1, 7), (1, 8), (2, 7), (3, 9), (3, 8), (4, 10)] {
+        let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
+        let (a, b) = (a.to_string(), b.to_string());
+        call(con, &[b"CALC.A2BSET", akey.as_bytes(), bkey.as_bytes(), a.as_bytes(), b.as_bytes(), &value, b"1000"]).unwrap();
+    }
+    call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
+    call(con, &[b"CALC.PURGEA", b"a2b-b|10", b"a2b-a|", b"10"]).unwrap();
+    call(con, &[b"CALC.TEMPLATE.DEL", b"gone"]).unwrap();
+}
+
+#[test]
+fn a_replica_ends_with_the_same_data_expiries_and_templates() {
+    let primary = Server::start();
+    let mut p = primary.client();
+    // Some state before the replica exists: it arrives by full resync (RDB + aux).
+    register(&mut p, "early", r#"["e",["sub",["s"]]]"#);
+    call(&mut p, &[b"CALC.HSETEX", b"early-key", b"f", b"v", b"300"]).unwrap();
+
+    let replica = Server::start_with(&["--save", "", "--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.client();
+    wait_until(20, "replica link", || info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"));
+
+    // The rest arrives through the replication stream.
+    workload(&mut p);
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
+    assert_eq!(acked, 1);
+
+    assert_eq!(snapshot(&mut r), snapshot(&mut p));
+    assert_eq!(expiries(&mut r), expiries(&mut p), "absolute expiries must be identical");
+    assert_eq!(templates(&mut r), templates(&mut p));
+    assert_eq!(templates(&mut r).len(), 3);
+
+    // Replicas are read-only for the module's writers, as for native ones.
+    let err = common::call_err(&mut r, &[b"CALC.HSETEX", b"x", b"f", b"v", b"10"]);
+    assert!(err.starts_with("READONLY"), "{err}");
+    let err = common::call_err(&mut r, &[b"CALC.TEMPLATE.SET", b"x", b"[\"a\"]"]);
+    assert!(err.starts_with("READONLY"), "{err}");
+}
+
+#[test]
+fn the_aof_holds_effects_and_replays_to_the_same_state() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"]);
+    let mut con = server.client();
+    workload(&mut con);
+    let (data, expiry, tmpl) = (snapshot(&mut con), expiries(&mut con), templates(&mut con));
+
+    let aof = aof_text(&server);
+    for module_writer in ["CALC.HSETEX", "CALC.A2BSET", "CALC.PURGEA"] {
+        assert!(!aof.to_uppercase().contains(module_writer), "{module_writer} must replicate as effects");
+    }
+    for effect in ["HSET", "PEXPIREAT", "HDEL", "DEL", "CALC.TEMPLATE.SET", "CALC.TEMPLATE.DEL"] {
+        assert!(aof.to_uppercase().contains(effect), "AOF lacks {effect}");
+    }
+    assert!(!aof.to_uppercase().contains("\r\nEXPIRE\r\n"), "never a relative expiry");
+
+    let dir = server.kill();
+    let server = Server::start_in(dir, &["--save", "", "--appendonly", "yes"]);
+    let mut con = server.client();
+    assert_eq!(snapshot(&mut con), data);
+    assert_eq!(expiries(&mut con), expiry);
+    assert_eq!(templates(&mut con), tmpl);
+}
+
+/// The text of the AOF's incremental files (multi-part AOF, Redis 7).
+fn aof_text(server: &Server) -> String {
+    let dir = server.dir().join("appendonlydir");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".incr.aof") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        }
+    }
+    text
+}
+
+#[test]
+fn templates_survive_an_aof_rewrite_and_restart() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "yes", "--aof-use-rdb-preamble", "yes"]);
+    let mut con = server.client();
+    workload(&mut con);
+    let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    wait_until(20, "AOF rewrite", || {
+        info_field(&mut con, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+            && info_field(&mut con, "persistence", "aof_rewrite_scheduled").as_deref() == Some("0")
+    });
+    // After the rewrite the template commands are gone from the incremental
+    // file: only the base RDB's aux data can bring the templates back.
+    assert!(!aof_text(&server).contains("CALC.TEMPLATE"));
+    let dir = server.kill();
+    let server = Server::start_in(dir, &["--save", "", "--appendonly", "yes"]);
+    let mut con = server.client();
+    assert_eq!(templates(&mut con), tmpl);
+    assert_eq!(snapshot(&mut con), data);
+}
+
+#[test]
+fn templates_survive_debug_reload_and_a_restart_from_the_rdb() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "no", "--enable-debug-command", "yes"]);
+    let mut con = server.client();
+    workload(&mut con);
+    let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
+    assert_eq!(templates(&mut con), tmpl);
+    assert_eq!(snapshot(&mut con), data);
+
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let dir = server.kill();
+    let server = Server::start_in(dir, &["--save", "", "--appendonly", "no"]);
+    let mut con = server.client();
+    assert_eq!(templates(&mut con), tmpl);
+    assert_eq!(snapshot(&mut con), data);
+}
+
+#[test]
+fn an_empty_registry_round_trips_too() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
+    let mut con = server.client();
+    call(&mut con, &[b"CALC.HSETEX", b"k", b"f", b"v", b"100"]).unwrap();
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let server = Server::start_in(server.kill(), &["--save", "", "--appendonly", "no"]);
+    let mut con = server.client();
+    assert!(templates(&mut con).is_empty());
+    assert_eq!(snapshot(&mut con).len(), 1);
+}
+
+/// Rewrites the encoding version of the module's aux field in an RDB and drops
+/// the file checksum (a zero checksum tells Redis not to verify it).
+fn patch_aux_version(rdb: &mut [u8], version: u64) {
+    // RDB_OPCODE_MODULE_AUX (0xf7), then the 64-bit module id as RDB_64BITLEN
+    // (0x81 + 8 bytes big-endian): 54 bits of type name, 10 bits of version.
+    let at = rdb.windows(2).position(|w| w == [0xf7, 0x81]).expect("module aux field") + 2;
+    let id = u64::from_be_bytes(rdb[at..at + 8].try_into().unwrap());
+    let patched = (id & !1023) | version;
+    rdb[at..at + 8].copy_from_slice(&patched.to_be_bytes());
+    let len = rdb.len();
+    rdb[len - 8..].fill(0);
+}
+
+#[test]
+fn an_rdb_from_an_unknown_future_version_is_refused_with_a_clear_log_line() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
+    let mut con = server.client();
+    register(&mut con, "perms", PERMS);
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let dir = server.kill();
+    let path = dir.path().join("dump.rdb");
+    let mut rdb = std::fs::read(&path).unwrap();
+    patch_aux_version(&mut rdb, 9);
+    std::fs::write(&path, rdb).unwrap();
+
+    let log = refused_load_log(&dir);
+    assert!(log.contains("calc: cannot load templates from the RDB: unknown encoding version 9"), "{log}");
+}
+
+#[test]
+fn a_truncated_template_payload_is_refused() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
+    let mut con = server.client();
+    register(&mut con, "perms", PERMS);
+    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+    let dir = server.kill();
+    let path = dir.path().join("dump.rdb");
+    let rdb = std::fs::read(&path).unwrap();
+    // Cut the file inside the template definition.
+    let cut = rdb.windows(4).position(|w| w == b"meta").expect("definition in the RDB");
+    std::fs::write(&path, &rdb[..cut]).unwrap();
+    let log = refused_load_log(&dir);
+    assert!(log.contains("calc: cannot load templates from the RDB: truncated"), "{log}");
+}
+
+/// Starts a server on `dir` that must refuse to load it: the process ends by
+/// itself (Redis aborts the load; its exit code reflects the RDB check it runs
+/// afterwards, so only the log tells why). Returns the log.
+fn refused_load_log(dir: &tempfile::TempDir) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--logfile", "redis.log", "--loadmodule"])
+        .arg(common::module_path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !matches!(child.try_wait(), Ok(Some(_))) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let still_running = matches!(child.try_wait(), Ok(None));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!still_running, "the server started on a file it must refuse");
+    let log = std::fs::read_to_string(dir.path().join("redis.log")).unwrap();
+    assert!(log.contains("Unrecoverable error, aborting now"), "{log}");
+    log
+}
