@@ -165,3 +165,48 @@ fn module_identifies_itself_and_reports_info() {
     assert_eq!(info.get::<u64>("calc_commands_served"), Some(2));
     assert_eq!(info.get::<u64>("calc_decode_errors"), Some(0));
 }
+
+#[test]
+fn writes_signal_modified_keys_to_watch() {
+    let server = Server::start();
+    let mut watcher = server.client();
+    let mut writer = server.client();
+    for (key, write) in [
+        ("h", &[&b"CALC.HSETEX"[..], b"h", b"f", b"v", b"100"][..]),
+        ("a2b-b|7", &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"v", b"100"]),
+        ("a2b-b|7", &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]),
+    ] {
+        let _: () = redis::cmd("WATCH").arg(key).query(&mut watcher).unwrap();
+        call(&mut writer, write).unwrap();
+        let _: () = redis::cmd("MULTI").query(&mut watcher).unwrap();
+        let _: String = redis::cmd("PING").query(&mut watcher).unwrap();
+        let exec: Value = redis::cmd("EXEC").query(&mut watcher).unwrap();
+        assert_eq!(exec, Value::Nil, "WATCH on {key} must see the write");
+    }
+}
+
+#[test]
+fn writes_invalidate_client_side_caches() {
+    let server = Server::start();
+    let mut invalidations = server.client();
+    let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut invalidations).unwrap();
+    let mut pubsub = invalidations.as_pubsub();
+    pubsub.subscribe("__redis__:invalidate").unwrap();
+    pubsub.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
+
+    let mut cached = server.client();
+    let _: () = redis::cmd("CLIENT").arg(&["TRACKING", "on", "REDIRECT"]).arg(id).query(&mut cached).unwrap();
+    let mut writer = server.client();
+    call(&mut writer, &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"v", b"100"]).unwrap();
+    for (key, write) in [
+        ("a2b-a|1", &[&b"CALC.HSETEX"[..], b"a2b-a|1", b"8", b"v", b"100"][..]),
+        ("a2b-b|7", &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]),
+    ] {
+        // Reading the key makes the server track it for this client.
+        let _: Value = redis::cmd("HGETALL").arg(key).query(&mut cached).unwrap();
+        call(&mut writer, write).unwrap();
+        let msg = pubsub.get_message().expect("an invalidation message");
+        let keys: Vec<String> = msg.get_payload().unwrap();
+        assert!(keys.iter().any(|k| k == key), "{key} not invalidated: {keys:?}");
+    }
+}
