@@ -107,7 +107,7 @@ redis_module! {
         ["calc.a2bset", hash::a2bset, "write deny-oom fast", 1, 2, 1, ""],
         ["calc.getdict", dict::getdict, "readonly fast", 1, 1, 1, ""],
         ["calc.mgetdict", dict::mgetdict, "readonly", 1, 1, 1, ""],
-        ["calc.purgea", purge::purgea, "write deny-oom", 1, 1, 1, ""],
+        ["calc.purgea", purge::purgea, "write", 1, 1, 1, ""],
         ["calc.template.set", tpl::set, "write deny-oom", 0, 0, 0, ""],
         ["calc.template.get", tpl::get, "readonly fast", 0, 0, 0, ""],
         ["calc.template.del", tpl::del, "write", 0, 0, 0, ""],

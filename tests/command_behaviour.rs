@@ -39,7 +39,7 @@ fn flags_and_key_positions_are_declared() {
         ("calc.a2bset", &["write", "denyoom", "fast"], (1, 2, 1)),
         ("calc.getdict", &["readonly", "fast"], (1, 1, 1)),
         ("calc.mgetdict", &["readonly"], (1, 1, 1)),
-        ("calc.purgea", &["write", "denyoom"], (1, 1, 1)),
+        ("calc.purgea", &["write"], (1, 1, 1)),
         ("calc.template.set", &["write", "denyoom"], (0, 0, 0)),
         ("calc.template.get", &["readonly", "fast"], (0, 0, 0)),
         ("calc.template.del", &["write"], (0, 0, 0)),

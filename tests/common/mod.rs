@@ -86,12 +86,27 @@ impl Server {
     /// Stops the server (as a crash would: no final save) and returns its data
     /// directory, so a new server can start on the same files.
     pub fn kill(mut self) -> tempfile::TempDir {
-        self.stop();
+        self.crash();
         let dir = tempfile::Builder::new().prefix("redis-calc-test").tempdir().expect("temp dir");
         std::mem::replace(&mut self.dir, dir)
     }
 
+    /// SIGTERM and a clean shutdown (so valgrind can write its report), then
+    /// SIGKILL if the server has not exited in time.
     fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                sleep(Duration::from_millis(10));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Ends the server at once, as a crash would.
+    fn crash(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -107,8 +122,29 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
+/// `make valgrind` sets CALC_VALGRIND=<folder>: every server then runs under
+/// valgrind memcheck (malloc of the system jemalloc replaced, so the module's
+/// allocations are tracked), writing one report per server into that folder.
+fn valgrind_dir() -> Option<PathBuf> {
+    std::env::var_os("CALC_VALGRIND").map(PathBuf::from)
+}
+
 fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
-    let mut cmd = Command::new("redis-server");
+    let mut cmd = match valgrind_dir() {
+        None => Command::new("redis-server"),
+        Some(reports) => {
+            let mut cmd = Command::new("valgrind");
+            cmd.args([
+                "--leak-check=full",
+                "--show-leak-kinds=definite",
+                "--errors-for-leak-kinds=definite",
+                "--soname-synonyms=somalloc=libjemalloc.so*",
+            ])
+            .arg(format!("--log-file={}/redis-{port}.%p.log", reports.display()))
+            .arg("redis-server");
+            cmd
+        }
+    };
     cmd.arg("--port")
         .arg(port.to_string())
         .args(["--bind", "127.0.0.1", "--daemonize", "no", "--logfile", "redis.log"])
@@ -131,7 +167,7 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
 }
 
 fn wait_for_ping(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
     let url = format!("redis://127.0.0.1:{port}/");
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
