@@ -7,7 +7,7 @@ PORT   ?= 6379
 MODULE := target/release/libredis_calc.so
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build run test deps clean
+.PHONY: build run test fuzz valgrind deps clean
 
 build: deps
 	$(CARGO) build --release
@@ -19,6 +19,36 @@ run: build
 # redis-server processes the tests start on free loopback ports.
 test: build
 	$(CARGO) test --release
+
+# libFuzzer on the decoder and the template parser, FUZZ_SECONDS per target.
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain
+# accept them. New crashes are copied to fuzz/regressions/, which `make test`
+# replays.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decode template
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t fuzz/regressions/$$t; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --release $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 || status=1; \
+		for crash in fuzz/artifacts/$$t/crash-* fuzz/artifacts/$$t/oom-* fuzz/artifacts/$$t/timeout-*; do \
+			[ -e "$$crash" ] && cp "$$crash" fuzz/regressions/$$t/ && echo "new regression: $$crash"; \
+		done; \
+	done; exit $${status:-0}
+
+# The integration suite with every test server under valgrind memcheck; fails
+# on any memcheck error or definite leak. Slow: minutes, not seconds.
+VALGRIND_TESTS := hsetex getdict a2bset purgea templates hostile_input command_behaviour
+valgrind: build
+	@command -v valgrind >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
+	rm -rf target/valgrind && mkdir -p target/valgrind
+	CALC_VALGRIND=$(abspath target/valgrind) $(CARGO) test --release $(addprefix --test ,$(VALGRIND_TESTS)) -- --test-threads=2
+	@reports=$$(ls target/valgrind/*.log | wc -l); \
+	bad=$$(grep -L "ERROR SUMMARY: 0 errors" target/valgrind/*.log); \
+	echo "valgrind: $$reports server reports in target/valgrind"; \
+	grep -h "definitely lost:" target/valgrind/*.log | sort | uniq -c; \
+	if [ -n "$$bad" ]; then echo "memcheck errors or leaks in:"; echo "$$bad"; exit 1; fi
 
 deps:
 	@missing=""; \
