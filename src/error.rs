@@ -14,6 +14,7 @@ pub enum CalcError {
     InvalidExpire { command: &'static str },
     NoPerm { key: String },
     CrossSlot { key: String, slot: u16, declared: String, declared_slot: u16 },
+    TryAgain { slot: u16 },
     UnknownTemplate { name: String },
     InvalidTemplate { reason: String },
     Decode(DecodeError),
@@ -53,6 +54,10 @@ impl fmt::Display for CalcError {
             CalcError::CrossSlot { key, slot, declared, declared_slot } => write!(
                 f,
                 "CROSSSLOT Keys in request don't hash to the same slot (derived key '{key}' is in slot {slot}, '{declared}' in slot {declared_slot})"
+            ),
+            CalcError::TryAgain { slot } => write!(
+                f,
+                "TRYAGAIN Multiple keys request during rehashing of slot (slot {slot} is migrating and a derived key is not here)"
             ),
             CalcError::UnknownTemplate { name } => write!(
                 f,

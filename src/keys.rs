@@ -252,6 +252,9 @@ pub struct DerivedKeyCheck<'a> {
     user: *mut raw::RedisModuleUser,
     /// The declared key and its slot, when running in a cluster.
     cluster: Option<(&'a [u8], u16)>,
+    /// A checked key does not exist here: in a slot being migrated it may
+    /// already live on the other node.
+    any_missing: bool,
 }
 
 impl<'a> DerivedKeyCheck<'a> {
@@ -269,13 +272,13 @@ impl<'a> DerivedKeyCheck<'a> {
                 raw::RedisModule_FreeString.unwrap()(ctx, name);
                 user
             };
-            DerivedKeyCheck { ctx, user, cluster }
+            DerivedKeyCheck { ctx, user, cluster, any_missing: false }
         }
     }
 
     /// The key may be written by this user, lives on this node's slot, and is a
     /// hash or missing.
-    pub fn check_writable_hash(&self, key: &OwnedString) -> Result<(), CalcError> {
+    pub fn check_writable_hash(&mut self, key: &OwnedString) -> Result<(), CalcError> {
         if !self.user.is_null() {
             let allowed = unsafe {
                 raw::RedisModule_ACLCheckKeyPermissions.unwrap()(
@@ -300,8 +303,42 @@ impl<'a> DerivedKeyCheck<'a> {
                 });
             }
         }
-        HashKey::open_read(self.ctx, key).map(drop)
+        let hash = HashKey::open_read(self.ctx, key)?;
+        self.any_missing |= !hash.exists();
+        Ok(())
     }
+
+    /// After every key was checked. While the slot migrates (or is imported),
+    /// a missing key may live on the other node, so the command is refused with
+    /// TRYAGAIN, as Redis refuses a multi-key command whose declared keys are
+    /// partly moved.
+    pub fn finish(self) -> Result<(), CalcError> {
+        match self.cluster {
+            Some((_, slot)) if self.any_missing && slot_in_transition(self.ctx, slot) => {
+                Err(CalcError::TryAgain { slot })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether this node is migrating `slot` away or importing it. The module API
+/// of Redis 7.0 has no call for this; `CLUSTER NODES` marks such slots on the
+/// node's own line as `[slot->-target]` or `[slot-<-source]`. Asked only when a
+/// derived key is missing, so the common path never pays for it.
+fn slot_in_transition(ctx: Ctx, slot: u16) -> bool {
+    let context = redis_module::Context::new(ctx);
+    let nodes = match context.call("CLUSTER", &["NODES"]) {
+        Ok(redis_module::RedisValue::BulkString(s) | redis_module::RedisValue::SimpleString(s)) => s,
+        Ok(redis_module::RedisValue::StringBuffer(b)) => String::from_utf8_lossy(&b).into_owned(),
+        // Unknown state: refusing is the safe answer (the client retries).
+        _ => return true,
+    };
+    let (migrating, importing) = (format!("[{slot}->-"), format!("[{slot}-<-"));
+    nodes
+        .lines()
+        .filter(|line| line.split(' ').nth(2).is_some_and(|flags| flags.split(',').any(|f| f == "myself")))
+        .any(|line| line.contains(&migrating) || line.contains(&importing))
 }
 
 impl Drop for DerivedKeyCheck<'_> {

@@ -26,14 +26,14 @@ pub fn purgea(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         // The b-keys come from data, so Redis has not checked them: check them
         // all (ACL, slot, type) before the first change.
         let prefix = bytes_of(bprefix.inner);
-        let check = DerivedKeyCheck::new(ctx, bytes_of(akey.inner));
+        let mut check = DerivedKeyCheck::new(ctx, bytes_of(akey.inner));
         let mut bkeys = Vec::with_capacity(b_ids.len());
         for b_id in &b_ids {
             let bkey = OwnedString::new(ctx, &[prefix, b_id.as_slice()].concat());
             check.check_writable_hash(&bkey)?;
             bkeys.push(bkey);
         }
-        drop(check);
+        check.finish()?;
 
         // Each key is opened and closed in turn: a derived key may be the a-key
         // itself, and two open handles on one key must never coexist.

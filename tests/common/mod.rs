@@ -26,6 +26,8 @@ pub fn module_path() -> PathBuf {
     path
 }
 
+pub mod cluster;
+
 pub struct Server {
     child: Child,
     pub port: u16,
@@ -46,10 +48,15 @@ impl Server {
 
     /// A server on `dir` (e.g. one another server wrote its RDB or AOF into).
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        // A port found free can be taken before the server binds it: retry.
+        Server::start_on_free_port(dir, extra, free_port)
+    }
+
+    /// Starts on a port `pick` chooses; a port found free can be taken before
+    /// the server binds it, so this retries with another.
+    pub fn start_on_free_port(dir: tempfile::TempDir, extra: &[&str], pick: fn() -> u16) -> Server {
         let mut last_log = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = pick();
             let mut child = spawn(dir.path(), port, extra);
             if wait_for_ping(port, &mut child) {
                 return Server { child, port, dir };
@@ -118,7 +125,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
