@@ -3,6 +3,7 @@
 # libclang for the redis-module crate's bindgen) on a fresh machine.
 
 CARGO  ?= cargo
+VENV   := .venv
 PORT   ?= 6379
 MODULE := target/release/libredis_calc.so
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -15,10 +16,19 @@ build: deps
 run: build
 	redis-server redis.conf.example --port $(PORT) --loadmodule $(abspath $(MODULE))
 
-# Unit tests (decoder, template parser) and integration tests against real
-# redis-server processes the tests start on free loopback ports.
-test: build
+# Unit tests (decoder, template parser), integration tests against real
+# redis-server processes the tests start on free loopback ports (single node,
+# replicas, a six-node cluster), then the Python package's tests.
+test: build $(VENV)/.installed
 	$(CARGO) test --release
+	$(VENV)/bin/pytest python/tests -q
+
+# A virtualenv with the Python package (dogpile.cache backend) and pytest.
+$(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q "./python[test]"
+	touch $@
 
 # libFuzzer on the decoder and the template parser, FUZZ_SECONDS per target.
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain
@@ -55,6 +65,7 @@ deps:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing="$$missing libclang-dev clang"; \
+	python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing="$$missing python3 python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -1,0 +1,384 @@
+//! `make bench`: the module against the design note's Lua scripts and the plain
+//! native floor, measured side by side on one server in one run.
+//!
+//! For each operation family and variant: client throughput (unpipelined and
+//! pipelined, over several connections) and the server's own cost per logical
+//! operation (`INFO commandstats`). Variants run interleaved over several rounds;
+//! the report gives the median with min/max, and ratios to the Lua script and to
+//! the native floor. Results: bench/results.json and bench/results.md.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use common::{info_field, pack, Server};
+use redis::{Connection, Pipeline};
+use rmpv::Value as Mp;
+
+const ROUNDS: usize = 5;
+const CONNECTIONS: usize = 4;
+const DEPTH: usize = 32;
+const RUN_FOR: Duration = Duration::from_millis(600);
+const PURGE_WIDTH: usize = 20;
+const TTL: u64 = 3600;
+
+const HSET_WITH_EXPIRY: &str = "local exists = redis.call('exists', KEYS[1])
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+if exists == 0 then redis.call('expire', KEYS[1], ARGV[3]) end
+return 1";
+
+const PURGE: &str = "local b_ids = redis.call('hkeys', KEYS[1])
+for i, b_id in ipairs(b_ids) do redis.call('hdel', ARGV[1] .. b_id, ARGV[2]) end
+redis.call('del', KEYS[1])
+return 1";
+
+fn names() -> Vec<String> {
+    (0..25).map(|i| format!("perm_{i:02}")).collect()
+}
+
+/// A Lua decoder as a user would write it: HGET, cmsgpack.unpack, zip with the
+/// template (embedded in the script).
+fn lua_decoder() -> String {
+    let list: Vec<String> = names().iter().map(|n| format!("'{n}'")).collect();
+    format!(
+        "local T = {{{}}}
+local v = redis.call('hget', KEYS[1], ARGV[1])
+if not v then return nil end
+local vals = cmsgpack.unpack(v)
+local out = {{}}
+for i, name in ipairs(T) do out[#out + 1] = name; out[#out + 1] = vals[i] end
+return out",
+        list.join(",")
+    )
+}
+
+struct Scripts {
+    hset: String,
+    purge: String,
+    decode: String,
+}
+
+#[derive(Clone, Copy)]
+enum Family {
+    Write,
+    Read,
+    Purge,
+    Stash,
+}
+
+struct Variant {
+    family: Family,
+    name: &'static str,
+    /// `commandstats` entries whose usec add up to one logical operation.
+    cost: &'static [(&'static str, f64)],
+    /// The module's variant; Lua is the baseline, native the floor.
+    role: Role,
+}
+
+#[derive(PartialEq, Clone, Copy)]
+enum Role {
+    Module,
+    Lua,
+    Native,
+}
+
+const VARIANTS: &[Variant] = &[
+    Variant { family: Family::Write, name: "CALC.HSETEX", cost: &[("calc.hsetex", 1.0)], role: Role::Module },
+    Variant { family: Family::Write, name: "Lua hset_with_expiry", cost: &[("evalsha", 1.0)], role: Role::Lua },
+    Variant { family: Family::Write, name: "HSET", cost: &[("hset", 1.0)], role: Role::Native },
+    Variant {
+        family: Family::Write,
+        name: "MULTI HSET EXPIRE NX EXEC",
+        cost: &[("multi", 1.0), ("hset", 1.0), ("expire", 1.0), ("exec", 1.0)],
+        role: Role::Native,
+    },
+    Variant { family: Family::Read, name: "CALC.GETDICT", cost: &[("calc.getdict", 1.0)], role: Role::Module },
+    Variant { family: Family::Read, name: "Lua HGET+cmsgpack+zip", cost: &[("evalsha", 1.0)], role: Role::Lua },
+    Variant { family: Family::Read, name: "HGET (raw bytes)", cost: &[("hget", 1.0)], role: Role::Native },
+    Variant { family: Family::Purge, name: "CALC.PURGEA", cost: &[("calc.purgea", 1.0)], role: Role::Module },
+    Variant { family: Family::Purge, name: "Lua purge", cost: &[("evalsha", 1.0)], role: Role::Lua },
+    Variant { family: Family::Stash, name: "CALC.A2BSET", cost: &[("calc.a2bset", 1.0)], role: Role::Module },
+    Variant { family: Family::Stash, name: "2x Lua hset_with_expiry", cost: &[("evalsha", 2.0)], role: Role::Lua },
+];
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::Write => "write",
+        Family::Read => "read (25 booleans)",
+        Family::Purge => "purge (20 b-ids)",
+        Family::Stash => "symmetric set",
+    }
+}
+
+/// Adds one logical operation number `n` of connection `t` to the pipeline.
+fn add_op(v: &Variant, s: &Scripts, pipe: &mut Pipeline, t: usize, n: u64, value: &[u8]) {
+    let key = format!("bench:{t}:{}", n % 50_000);
+    let field = n % 20;
+    match (v.family, v.role, v.name) {
+        (Family::Write, Role::Module, _) => {
+            pipe.cmd("CALC.HSETEX").arg(&key).arg(field).arg(value).arg(TTL);
+        }
+        (Family::Write, Role::Lua, _) => {
+            pipe.cmd("EVALSHA").arg(&s.hset).arg(1).arg(&key).arg(field).arg(value).arg(TTL);
+        }
+        (Family::Write, Role::Native, "HSET") => {
+            pipe.cmd("HSET").arg(&key).arg(field).arg(value);
+        }
+        (Family::Write, Role::Native, _) => {
+            pipe.cmd("MULTI")
+                .cmd("HSET").arg(&key).arg(field).arg(value)
+                .cmd("EXPIRE").arg(&key).arg(TTL).arg("NX")
+                .cmd("EXEC");
+        }
+        (Family::Read, role, _) => {
+            let key = format!("read:{}", n % 10_000);
+            match role {
+                Role::Module => pipe.cmd("CALC.GETDICT").arg(key).arg("f").arg("p25"),
+                Role::Lua => pipe.cmd("EVALSHA").arg(&s.decode).arg(1).arg(key).arg("f"),
+                Role::Native => pipe.cmd("HGET").arg(key).arg("f"),
+            };
+        }
+        (Family::Purge, role, _) => {
+            let akey = format!("a2b-a|{t}:{n}");
+            match role {
+                Role::Lua => pipe.cmd("EVALSHA").arg(&s.purge).arg(1).arg(akey).arg("a2b-b|").arg(format!("{t}:{n}")),
+                _ => pipe.cmd("CALC.PURGEA").arg(akey).arg("a2b-b|").arg(format!("{t}:{n}")),
+            };
+        }
+        (Family::Stash, role, _) => {
+            let (a, b) = (format!("{t}:{}", n % 5000), (n % 997).to_string());
+            let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
+            if role == Role::Module {
+                pipe.cmd("CALC.A2BSET").arg(akey).arg(bkey).arg(&a).arg(&b).arg(value).arg(TTL);
+            } else {
+                pipe.cmd("EVALSHA").arg(&s.hset).arg(1).arg(akey).arg(&b).arg(value).arg(TTL);
+                pipe.cmd("EVALSHA").arg(&s.hset).arg(1).arg(bkey).arg(&a).arg(value).arg(TTL);
+            }
+        }
+    }
+}
+
+/// The untimed setup a purge needs: the a-hash `n` stashed against 20 b-ids.
+fn add_purge_setup(pipe: &mut Pipeline, t: usize, n: u64, value: &[u8]) {
+    for b in 0..PURGE_WIDTH {
+        pipe.cmd("CALC.A2BSET")
+            .arg(format!("a2b-a|{t}:{n}"))
+            .arg(format!("a2b-b|{b}"))
+            .arg(format!("{t}:{n}"))
+            .arg(b)
+            .arg(value)
+            .arg(TTL);
+    }
+}
+
+/// Runs `v` on `CONNECTIONS` connections, `depth` operations per request, for
+/// `RUN_FOR` of timed work. Returns operations per second.
+fn throughput(server: &Server, v: &Variant, s: &Scripts, depth: usize, value: &[u8], counter_base: u64) -> f64 {
+    let results: Vec<(u64, Duration)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CONNECTIONS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut con = server.client();
+                    let (mut ops, mut timed) = (0u64, Duration::ZERO);
+                    let mut n = counter_base;
+                    while timed < RUN_FOR {
+                        if matches!(v.family, Family::Purge) {
+                            let mut setup = redis::pipe();
+                            for i in 0..depth as u64 {
+                                add_purge_setup(&mut setup, t, n + i, value);
+                            }
+                            setup.query::<redis::Value>(&mut con).expect("purge setup");
+                        }
+                        let mut pipe = redis::pipe();
+                        for i in 0..depth as u64 {
+                            add_op(v, s, &mut pipe, t, n + i, value);
+                        }
+                        let start = Instant::now();
+                        pipe.query::<redis::Value>(&mut con).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+                        timed += start.elapsed();
+                        ops += depth as u64;
+                        n += depth as u64;
+                    }
+                    (ops, timed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Connections run concurrently: total operations over the mean timed span.
+    let ops: u64 = results.iter().map(|r| r.0).sum();
+    let span = results.iter().map(|r| r.1.as_secs_f64()).sum::<f64>() / results.len() as f64;
+    ops as f64 / span
+}
+
+fn command_usec(con: &mut Connection) -> BTreeMap<String, (f64, f64)> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(con).unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let get = |k: &str| rest.split(',').find_map(|kv| kv.strip_prefix(k)?.parse::<f64>().ok());
+            Some((name.to_string(), (get("calls=")?, get("usec=")?)))
+        })
+        .collect()
+}
+
+/// Server microseconds per logical operation, from the stats since RESETSTAT.
+fn cost_per_op(con: &mut Connection, v: &Variant) -> f64 {
+    let stats = command_usec(con);
+    // The logical operation count is the calls of the first listed command divided by its weight.
+    let (first, weight) = v.cost[0];
+    let ops = stats.get(first).map(|s| s.0 / weight).unwrap_or(0.0);
+    let usec: f64 = v.cost.iter().map(|(c, _)| stats.get(*c).map(|s| s.1).unwrap_or(0.0)).sum();
+    if ops == 0.0 { f64::NAN } else { usec / ops }
+}
+
+#[derive(Default)]
+struct Samples {
+    unpipelined: Vec<f64>,
+    pipelined: Vec<f64>,
+    usec: Vec<f64>,
+}
+
+fn median_min_max(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+fn main() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
+    let mut admin = server.client();
+    let load = |con: &mut Connection, src: &str| -> String { redis::cmd("SCRIPT").arg("LOAD").arg(src).query(con).unwrap() };
+    let scripts = Scripts { hset: load(&mut admin, HSET_WITH_EXPIRY), purge: load(&mut admin, PURGE), decode: load(&mut admin, &lua_decoder()) };
+    let _: () = redis::cmd("CALC.TEMPLATE.SET").arg("p25").arg(serde_json::to_string(&names()).unwrap()).query(&mut admin).unwrap();
+    let value = pack(&Mp::Array((0..25).map(|i| Mp::Boolean(i % 3 == 0)).collect()));
+    let mut fill = redis::pipe();
+    for i in 0..10_000 {
+        fill.cmd("HSET").arg(format!("read:{i}")).arg("f").arg(&value).ignore();
+    }
+    fill.query::<()>(&mut admin).unwrap();
+
+    let mut samples: Vec<Samples> = VARIANTS.iter().map(|_| Samples::default()).collect();
+    let mut counter = 0u64;
+    for round in 0..ROUNDS {
+        eprintln!("round {}/{ROUNDS}", round + 1);
+        for (v, s) in VARIANTS.iter().zip(samples.iter_mut()) {
+            counter += 10_000_000;
+            s.unpipelined.push(throughput(&server, v, &scripts, 1, &value, counter));
+            let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut admin).unwrap();
+            counter += 10_000_000;
+            s.pipelined.push(throughput(&server, v, &scripts, DEPTH, &value, counter));
+            s.usec.push(cost_per_op(&mut admin, v));
+        }
+        // Keep the data set from growing round over round.
+        let _: () = redis::cmd("EVAL").arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end").arg(0).query(&mut admin).unwrap();
+    }
+
+    let memory = memory_per_entry(&mut admin, &value);
+    let version = info_field(&mut admin, "server", "redis_version").unwrap_or_default();
+    report(&samples, &memory, &version);
+}
+
+/// Bytes per cached entry: the design note's original layout (a pickled dict
+/// of 25 booleans per key) against a packed field in a hash per `a`.
+fn memory_per_entry(con: &mut Connection, packed: &[u8]) -> BTreeMap<&'static str, f64> {
+    let _: () = redis::cmd("FLUSHALL").query(con).unwrap();
+    let pickled = std::process::Command::new("python3")
+        .args(["-c", "import pickle,sys,time; d={'perm_%02d' % i: i % 3 == 0 for i in range(25)}; \
+            sys.stdout.buffer.write(pickle.dumps((d, {'ct': time.time(), 'v': 1})))"])
+        .output()
+        .expect("python3 for the pickled layout")
+        .stdout;
+    let (a_count, b_count) = (50, 20);
+    let mut pipe = redis::pipe();
+    for a in 0..a_count {
+        for b in 0..b_count {
+            pipe.cmd("SET").arg(format!("calculated-a|{a}|{b}")).arg(&pickled).ignore();
+            pipe.cmd("CALC.HSETEX").arg(format!("calculated-a|{a}")).arg(b).arg(packed).arg(TTL).ignore();
+        }
+    }
+    pipe.query::<()>(con).unwrap();
+    let usage = |con: &mut Connection, key: String| -> f64 {
+        redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0).query::<i64>(con).unwrap() as f64
+    };
+    let (mut old, mut new) = (0.0, 0.0);
+    for a in 0..a_count {
+        new += usage(con, format!("calculated-a|{a}"));
+        for b in 0..b_count {
+            old += usage(con, format!("calculated-a|{a}|{b}"));
+        }
+    }
+    let entries = (a_count * b_count) as f64;
+    BTreeMap::from([
+        ("pickled dict per key: bytes per entry", old / entries),
+        ("packed field in a hash per a: bytes per entry", new / entries),
+        ("pickled value size", pickled.len() as f64),
+        ("packed value size", packed.len() as f64),
+    ])
+}
+
+fn report(samples: &[Samples], memory: &BTreeMap<&str, f64>, version: &str) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmark results\n");
+    let _ = writeln!(md, "Redis {version}, {cores} cores ({cpu}); server and load generator on the same machine.");
+    let _ = writeln!(md, "{CONNECTIONS} connections; pipelined = {DEPTH} operations per request; {ROUNDS} interleaved rounds, median (min-max).");
+    let _ = writeln!(md, "Server cost = `INFO commandstats` usec per logical operation (for Lua: EVALSHA, inner calls included).");
+    let _ = writeln!(md, "Ratios compare medians to the Lua script and to the native floor of the same family. Reproduce: `make bench`.\n");
+    let _ = writeln!(md, "| family | variant | ops/s unpipelined | ops/s pipelined | server usec/op | throughput vs Lua (unpipelined / pipelined) | server cost vs Lua | server cost vs native |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let mut json_rows = Vec::new();
+    for (i, v) in VARIANTS.iter().enumerate() {
+        let s = &samples[i];
+        let (up, up_min, up_max) = median_min_max(&s.unpipelined);
+        let (pp, pp_min, pp_max) = median_min_max(&s.pipelined);
+        let (us, us_min, us_max) = median_min_max(&s.usec);
+        let baseline = |role: Role| {
+            VARIANTS.iter().enumerate().find(|(_, o)| o.role == role && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family)).map(|(j, _)| j)
+        };
+        let ratio = |j: Option<usize>, f: fn(&Samples) -> &Vec<f64>| j.map(|j| median_min_max(f(s)).0 / median_min_max(f(&samples[j])).0);
+        let lua = baseline(Role::Lua);
+        let native = baseline(Role::Native);
+        let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+        let (tput_vs_lua, cost_vs_lua, cost_vs_native) = if v.role == Role::Module {
+            (
+                format!("{} / {}", fmt(ratio(lua, |s| &s.unpipelined)), fmt(ratio(lua, |s| &s.pipelined))),
+                fmt(ratio(lua, |s| &s.usec)),
+                fmt(ratio(native, |s| &s.usec)),
+            )
+        } else {
+            ("".into(), "".into(), "".into())
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} ({:.2}-{:.2}) | {} | {} | {} |",
+            family_name(v.family), v.name, up, up_min, up_max, pp, pp_min, pp_max, us, us_min, us_max, tput_vs_lua, cost_vs_lua, cost_vs_native
+        );
+        json_rows.push(serde_json::json!({
+            "family": family_name(v.family), "variant": v.name,
+            "role": match v.role { Role::Module => "module", Role::Lua => "lua", Role::Native => "native" },
+            "unpipelined": s.unpipelined, "pipelined": s.pipelined, "usec": s.usec,
+            "throughput_vs_lua_unpipelined": ratio(lua, |s| &s.unpipelined),
+            "throughput_vs_lua_pipelined": ratio(lua, |s| &s.pipelined),
+            "cost_vs_lua": ratio(lua, |s| &s.usec), "cost_vs_native": ratio(native, |s| &s.usec),
+        }));
+    }
+    let _ = writeln!(md, "\n## Memory per cached entry (`MEMORY USAGE`, 1000 entries)\n");
+    let _ = writeln!(md, "| layout | bytes |\n|---|---|");
+    for (k, v) in memory {
+        let _ = writeln!(md, "| {k} | {v:.0} |");
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+    std::fs::write(dir.join("results.md"), &md).unwrap();
+    let json = serde_json::json!({ "redis": version, "cpu": cpu, "cores": cores, "rows": json_rows, "memory": memory });
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    println!("{md}");
+}
