@@ -8,7 +8,7 @@ PORT   ?= 6379
 MODULE := target/release/libredis_calc.so
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build run test fuzz valgrind deps clean
+.PHONY: build run test bench fuzz valgrind deps clean
 
 build: deps
 	$(CARGO) build --release
@@ -29,6 +29,13 @@ $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q "./python[test]"
 	touch $@
+
+# The module against the design note's Lua scripts and native commands, one
+# server, interleaved rounds: bench/results.md, bench/results.json, bench/results.png.
+bench: build $(VENV)/.installed
+	$(VENV)/bin/pip install -q matplotlib
+	$(CARGO) bench --bench compare
+	$(VENV)/bin/python bench/plot.py
 
 # libFuzzer on the decoder and the template parser, FUZZ_SECONDS per target.
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain

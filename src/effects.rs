@@ -18,15 +18,12 @@ fn notify(ctx: Ctx, class: i32, event: &CStr, key: &impl KeyName) {
 
 /// `HSET key field value ...` for the given pairs (already applied).
 pub fn hset(ctx: Ctx, key: &impl KeyName, pairs: &[*mut raw::RedisModuleString]) {
+    let replicate = unsafe { raw::RedisModule_Replicate.unwrap() };
     unsafe {
-        raw::RedisModule_Replicate.unwrap()(
-            ctx,
-            c"HSET".as_ptr(),
-            c"sv".as_ptr(),
-            key.key_ptr(),
-            pairs.as_ptr(),
-            pairs.len(),
-        );
+        match pairs {
+            [field, value] => replicate(ctx, c"HSET".as_ptr(), c"sss".as_ptr(), key.key_ptr(), *field, *value),
+            _ => replicate(ctx, c"HSET".as_ptr(), c"sv".as_ptr(), key.key_ptr(), pairs.as_ptr(), pairs.len()),
+        };
     }
     notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", key);
 }

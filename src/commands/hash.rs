@@ -3,7 +3,7 @@
 
 use redis_module::{raw, Context, RedisResult, RedisString};
 
-use super::{parse_expire_at, run, Ctx};
+use super::{parse_ttl, run, Ctx, Ttl};
 use crate::effects;
 use crate::error::CalcError;
 use crate::keys::{HashKey, KeyName};
@@ -18,9 +18,15 @@ pub fn hsetex(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         if pairs.is_empty() || pairs.len() % 2 != 0 {
             return Err(CalcError::WrongArity);
         }
-        let expire_at = parse_expire_at(seconds, "calc.hsetex")?;
-        let pairs: Vec<*mut raw::RedisModuleString> = pairs.iter().map(|s| s.inner).collect();
-        let added = set_fields(ctx, key, &pairs, expire_at)?;
+        let ttl = parse_ttl(seconds, "calc.hsetex")?;
+        let added = match pairs {
+            // The design note's single-field form, without a pointer vector.
+            [field, value] => set_fields(ctx, key, &[field.inner, value.inner], &ttl)?,
+            _ => {
+                let pairs: Vec<*mut raw::RedisModuleString> = pairs.iter().map(|s| s.inner).collect();
+                set_fields(ctx, key, &pairs, &ttl)?
+            }
+        };
         reply.integer(added);
         Ok(())
     })
@@ -32,24 +38,24 @@ pub fn a2bset(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         let [_, akey, bkey, id_a, id_b, value, seconds] = args else {
             return Err(CalcError::WrongArity);
         };
-        let expire_at = parse_expire_at(seconds, "calc.a2bset")?;
+        let ttl = parse_ttl(seconds, "calc.a2bset")?;
         // Check the b side first: a WRONGTYPE there must not leave the a side written.
         HashKey::open_read(ctx, bkey)?;
-        let added = set_fields(ctx, akey, &[id_b.inner, value.inner], expire_at)?
-            + set_fields(ctx, bkey, &[id_a.inner, value.inner], expire_at)?;
+        let added = set_fields(ctx, akey, &[id_b.inner, value.inner], &ttl)?
+            + set_fields(ctx, bkey, &[id_a.inner, value.inner], &ttl)?;
         reply.integer(added);
         Ok(())
     })
 }
 
 /// HSETs `pairs` (field, value, field, value, ...) into the hash at `key`; if
-/// that creates the key, it expires at `expire_at`. Returns the number of new
-/// fields. Fails with WRONGTYPE before writing anything.
+/// that creates the key, it gets the TTL. Returns the number of new fields.
+/// Fails with WRONGTYPE before writing anything.
 fn set_fields(
     ctx: Ctx,
     key: &impl KeyName,
     pairs: &[*mut raw::RedisModuleString],
-    expire_at: i64,
+    ttl: &Ttl,
 ) -> Result<i64, CalcError> {
     let hash = HashKey::open_write(ctx, key)?;
     let created = !hash.exists();
@@ -59,13 +65,14 @@ fn set_fields(
             added += hash.set(*field, *value) as i64;
         }
     }
-    if created {
-        hash.expire_at(expire_at);
+    let expire_at = created.then(|| ttl.expire_at());
+    if let Some(at) = expire_at {
+        hash.expire_at(at);
     }
     drop(hash);
     effects::hset(ctx, key, pairs);
-    if created {
-        effects::expire_at(ctx, key, expire_at);
+    if let Some(at) = expire_at {
+        effects::expire_at(ctx, key, at);
     }
     Ok(added)
 }

@@ -57,18 +57,35 @@ pub fn run(ctx: &Context, args: Vec<RedisString>, body: Body) -> RedisResult {
     Ok(RedisValue::NoReply)
 }
 
-/// `seconds` as the absolute unix time in ms the key expires at. Positive
-/// integers only; anything else, or a time that overflows, is an error.
-pub fn parse_expire_at(seconds: &RedisString, command: &'static str) -> Result<i64, CalcError> {
-    let invalid = CalcError::InvalidExpire { command };
-    let seconds: i64 = std::str::from_utf8(bytes_of(seconds.inner))
+/// The latest "now" the expiry bound allows for: 2^43 ms after the epoch, the
+/// year 2248. It lets `parse_ttl` reject every expiry that could overflow
+/// without reading the clock on the hot path (an existing key needs no expiry).
+const LATEST_NOW_MS: i64 = 1 << 43;
+const MAX_TTL_SECONDS: i64 = (i64::MAX - LATEST_NOW_MS) / 1000;
+
+/// A validated TTL. The absolute expiry is computed on first use, once per
+/// command, so every key one command creates expires at the same instant.
+pub struct Ttl {
+    ms: i64,
+    at: std::cell::Cell<Option<i64>>,
+}
+
+impl Ttl {
+    pub fn expire_at(&self) -> i64 {
+        let at = self.at.get().unwrap_or_else(|| now_ms() + self.ms);
+        self.at.set(Some(at));
+        at
+    }
+}
+
+/// `seconds`: a positive integer whose expiry cannot overflow; anything else
+/// is `ERR invalid expire time`.
+pub fn parse_ttl(seconds: &RedisString, command: &'static str) -> Result<Ttl, CalcError> {
+    std::str::from_utf8(bytes_of(seconds.inner))
         .ok()
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse().ok())
-        .ok_or(invalid)?;
-    seconds
-        .checked_mul(1000)
-        .and_then(|ms| ms.checked_add(now_ms()))
-        .filter(|_| seconds > 0)
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|&s| (1..=MAX_TTL_SECONDS).contains(&s))
+        .map(|s| Ttl { ms: s * 1000, at: std::cell::Cell::new(None) })
         .ok_or(CalcError::InvalidExpire { command })
 }
