@@ -56,15 +56,16 @@ fuzz: deps
 
 # The integration suite with every test server under valgrind memcheck; fails
 # on any memcheck error or definite leak. Slow: minutes, not seconds.
-VALGRIND_TESTS := hsetex getdict a2bset purgea templates hostile_input command_behaviour
+VALGRIND_TESTS := hsetex getdict a2bset purgea templates hostile_input command_behaviour persistence_replication differential
 valgrind: build
 	@command -v valgrind >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
 	rm -rf target/valgrind && mkdir -p target/valgrind
 	CALC_VALGRIND=$(abspath target/valgrind) $(CARGO) test --release $(addprefix --test ,$(VALGRIND_TESTS)) -- --test-threads=2
 	@reports=$$(ls target/valgrind/*.log | wc -l); \
-	bad=$$(grep -L "ERROR SUMMARY: 0 errors" target/valgrind/*.log); \
-	echo "valgrind: $$reports server reports in target/valgrind"; \
-	grep -h "definitely lost:" target/valgrind/*.log | sort | uniq -c; \
+	bad=$$(grep -l -E "^==[0-9]+== (Invalid|Conditional|Use of uninitialised|Syscall param|Mismatched|Source and destination|Argument)|definitely lost: [1-9]" target/valgrind/*.log); \
+	echo "valgrind: $$reports server reports in target/valgrind (servers a test kills on purpose end without a summary)"; \
+	grep -h "ERROR SUMMARY" target/valgrind/*.log | sed 's/^==[0-9]*== //' | sort | uniq -c; \
+	grep -h "definitely lost" target/valgrind/*.log | sed 's/^==[0-9]*== //' | sort | uniq -c; \
 	if [ -n "$$bad" ]; then echo "memcheck errors or leaks in:"; echo "$$bad"; exit 1; fi
 
 deps:

@@ -196,28 +196,28 @@ impl HashKey {
         }
     }
 
-    /// All field names of the hash.
-    pub fn field_names(&self) -> Vec<Vec<u8>> {
-        let mut names: Vec<Vec<u8>> = Vec::with_capacity(self.len().min(4096));
+    /// Calls `each` with every field name of the hash.
+    pub fn for_each_field(&self, mut each: impl FnMut(&[u8])) {
         if !self.exists() {
-            return names;
+            return;
         }
-        extern "C" fn collect(
+        extern "C" fn visit(
             _key: *mut raw::RedisModuleKey,
             field: *mut raw::RedisModuleString,
             _value: *mut raw::RedisModuleString,
-            names: *mut c_void,
+            each: *mut c_void,
         ) {
-            let names = unsafe { &mut *names.cast::<Vec<Vec<u8>>>() };
-            names.push(bytes_of(field).to_vec());
+            let each = unsafe { &mut *each.cast::<&mut dyn FnMut(&[u8])>() };
+            each(bytes_of(field));
         }
+        let mut each: &mut dyn FnMut(&[u8]) = &mut each;
+        let privdata = (&mut each as *mut &mut dyn FnMut(&[u8])).cast::<c_void>();
         unsafe {
             let cursor = raw::RedisModule_ScanCursorCreate.unwrap()();
             let scan = raw::RedisModule_ScanKey.unwrap();
-            while scan(self.key, cursor, Some(collect), (&mut names as *mut Vec<Vec<u8>>).cast()) != 0 {}
+            while scan(self.key, cursor, Some(visit), privdata) != 0 {}
             raw::RedisModule_ScanCursorDestroy.unwrap()(cursor);
         }
-        names
     }
 }
 
@@ -245,16 +245,14 @@ pub fn key_slot(key: &[u8]) -> u16 {
     State::<XMODEM>::calculate(hashed) & 0x3fff
 }
 
-/// Checks keys derived from data before a command writes them: the caller's
-/// ACL, the cluster slot and the type. Built once per command.
+/// Keys derived from data, which Redis has not checked: the caller's ACL, the
+/// cluster slot and the type are checked here for all of them before the
+/// command changes anything.
 pub struct DerivedKeyCheck<'a> {
     ctx: Ctx,
     user: *mut raw::RedisModuleUser,
     /// The declared key and its slot, when running in a cluster.
     cluster: Option<(&'a [u8], u16)>,
-    /// A checked key does not exist here: in a slot being migrated it may
-    /// already live on the other node.
-    any_missing: bool,
 }
 
 impl<'a> DerivedKeyCheck<'a> {
@@ -272,13 +270,13 @@ impl<'a> DerivedKeyCheck<'a> {
                 raw::RedisModule_FreeString.unwrap()(ctx, name);
                 user
             };
-            DerivedKeyCheck { ctx, user, cluster, any_missing: false }
+            DerivedKeyCheck { ctx, user, cluster }
         }
     }
 
-    /// The key may be written by this user, lives on this node's slot, and is a
-    /// hash or missing.
-    pub fn check_writable_hash(&mut self, key: &OwnedString) -> Result<(), CalcError> {
+    /// The user may write `key`, and in a cluster it hashes to the declared
+    /// key's slot (which Redis already routed here). Opens nothing.
+    fn check_access(&self, key: &OwnedString) -> Result<(), CalcError> {
         if !self.user.is_null() {
             let allowed = unsafe {
                 raw::RedisModule_ACLCheckKeyPermissions.unwrap()(
@@ -292,7 +290,6 @@ impl<'a> DerivedKeyCheck<'a> {
             }
         }
         if let Some((declared, declared_slot)) = self.cluster {
-            // Same slot as the declared key: Redis already routed that one here.
             let slot = key_slot(key.bytes());
             if slot != declared_slot {
                 return Err(CalcError::CrossSlot {
@@ -303,21 +300,38 @@ impl<'a> DerivedKeyCheck<'a> {
                 });
             }
         }
-        let hash = HashKey::open_read(self.ctx, key)?;
-        self.any_missing |= !hash.exists();
         Ok(())
     }
 
-    /// After every key was checked. While the slot migrates (or is imported),
-    /// a missing key may live on the other node, so the command is refused with
-    /// TRYAGAIN, as Redis refuses a multi-key command whose declared keys are
-    /// partly moved.
-    pub fn finish(self) -> Result<(), CalcError> {
+    /// Checks every key, then opens each once for writing: WRONGTYPE if one is
+    /// not a hash; TRYAGAIN if one is missing while the slot migrates (it may
+    /// already live on the other node, and Redis refuses a multi-key command
+    /// whose declared keys are partly moved the same way). The keys must be
+    /// distinct, and no other handle on them may be open.
+    pub fn open_all(self, keys: &[OwnedString]) -> Result<Vec<HashKey>, CalcError> {
+        for key in keys {
+            self.check_access(key)?;
+        }
+        let mut hashes = Vec::with_capacity(keys.len());
+        let mut any_missing = false;
+        for key in keys {
+            let hash = HashKey::open_write(self.ctx, key)?;
+            any_missing |= !hash.exists();
+            hashes.push(hash);
+        }
         match self.cluster {
-            Some((_, slot)) if self.any_missing && slot_in_transition(self.ctx, slot) => {
+            Some((_, slot)) if any_missing && slot_in_transition(self.ctx, slot) => {
                 Err(CalcError::TryAgain { slot })
             }
-            _ => Ok(()),
+            _ => Ok(hashes),
+        }
+    }
+}
+
+impl Drop for DerivedKeyCheck<'_> {
+    fn drop(&mut self) {
+        if !self.user.is_null() {
+            unsafe { raw::RedisModule_FreeModuleUser.unwrap()(self.user) };
         }
     }
 }
@@ -339,14 +353,6 @@ fn slot_in_transition(ctx: Ctx, slot: u16) -> bool {
         .lines()
         .filter(|line| line.split(' ').nth(2).is_some_and(|flags| flags.split(',').any(|f| f == "myself")))
         .any(|line| line.contains(&migrating) || line.contains(&importing))
-}
-
-impl Drop for DerivedKeyCheck<'_> {
-    fn drop(&mut self) {
-        if !self.user.is_null() {
-            unsafe { raw::RedisModule_FreeModuleUser.unwrap()(self.user) };
-        }
-    }
 }
 
 #[cfg(test)]

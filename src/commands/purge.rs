@@ -14,32 +14,29 @@ pub fn purgea(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
         let [_, akey, bprefix, member] = args else {
             return Err(CalcError::WrongArity);
         };
-        let b_ids = {
+        let prefix = bytes_of(bprefix.inner);
+        let bkeys = {
             let a_hash = HashKey::open_read(ctx, akey)?;
             if !a_hash.exists() {
                 reply.integer(0);
                 return Ok(());
             }
-            a_hash.field_names()
+            let mut bkeys = Vec::with_capacity(a_hash.len());
+            let mut name = prefix.to_vec();
+            a_hash.for_each_field(|b_id| {
+                name.truncate(prefix.len());
+                name.extend_from_slice(b_id);
+                bkeys.push(OwnedString::new(ctx, &name));
+            });
+            bkeys
+            // The a-hash's handle closes here: a derived key may be the a-key
+            // itself, and two handles on one key must never coexist.
         };
 
-        // The b-keys come from data, so Redis has not checked them: check them
-        // all (ACL, slot, type) before the first change.
-        let prefix = bytes_of(bprefix.inner);
-        let mut check = DerivedKeyCheck::new(ctx, bytes_of(akey.inner));
-        let mut bkeys = Vec::with_capacity(b_ids.len());
-        for b_id in &b_ids {
-            let bkey = OwnedString::new(ctx, &[prefix, b_id.as_slice()].concat());
-            check.check_writable_hash(&bkey)?;
-            bkeys.push(bkey);
-        }
-        check.finish()?;
-
-        // Each key is opened and closed in turn: a derived key may be the a-key
-        // itself, and two open handles on one key must never coexist.
+        // Everything is checked (ACL, slot, type) before the first change.
+        let b_hashes = DerivedKeyCheck::new(ctx, bytes_of(akey.inner)).open_all(&bkeys)?;
         let mut removed = 0;
-        for bkey in &bkeys {
-            let b_hash = HashKey::open_write(ctx, bkey)?;
+        for (bkey, b_hash) in bkeys.iter().zip(b_hashes) {
             if b_hash.remove(member.inner) {
                 let emptied = !b_hash.exists();
                 drop(b_hash);

@@ -147,6 +147,7 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
                 "--errors-for-leak-kinds=definite",
                 "--soname-synonyms=somalloc=libjemalloc.so*",
             ])
+            .arg(format!("--suppressions={}/tests/valgrind.supp", env!("CARGO_MANIFEST_DIR")))
             .arg(format!("--log-file={}/redis-{port}.%p.log", reports.display()))
             .arg("redis-server");
             cmd
