@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use common::lua::{HSET_WITH_EXPIRY, PURGE};
 use common::{info_field, pack, Server};
 use redis::{Connection, Pipeline};
 use rmpv::Value as Mp;
@@ -25,16 +26,6 @@ const DEPTH: usize = 32;
 const RUN_FOR: Duration = Duration::from_millis(600);
 const PURGE_WIDTH: usize = 20;
 const TTL: u64 = 3600;
-
-const HSET_WITH_EXPIRY: &str = "local exists = redis.call('exists', KEYS[1])
-redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-if exists == 0 then redis.call('expire', KEYS[1], ARGV[3]) end
-return 1";
-
-const PURGE: &str = "local b_ids = redis.call('hkeys', KEYS[1])
-for i, b_id in ipairs(b_ids) do redis.call('hdel', ARGV[1] .. b_id, ARGV[2]) end
-redis.call('del', KEYS[1])
-return 1";
 
 fn names() -> Vec<String> {
     (0..25).map(|i| format!("perm_{i:02}")).collect()

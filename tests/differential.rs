@@ -7,38 +7,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::lua::{HSET_MANY_WITH_EXPIRY, HSET_WITH_EXPIRY, PURGE};
 use common::{call, snapshot, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Script, Value};
-
-/// The design note's `hset_with_expiry`, verbatim in behaviour.
-const HSET_WITH_EXPIRY: &str = r#"
-local exists = redis.call('exists', KEYS[1])
-redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-if exists == 0 then
-    redis.call('expire', KEYS[1], ARGV[3])
-end
-return 1"#;
-
-/// The same script for several pairs (what a user would write for multi-field sets).
-const HSET_MANY_WITH_EXPIRY: &str = r#"
-local exists = redis.call('exists', KEYS[1])
-local added = redis.call('hset', KEYS[1], unpack(ARGV, 1, #ARGV - 1))
-if exists == 0 then
-    redis.call('expire', KEYS[1], ARGV[#ARGV])
-end
-return added"#;
-
-/// The design note's purge, with the prefix and member as arguments so that it
-/// also purges from the b side.
-const PURGE: &str = r#"
-local b_ids = redis.call('hkeys', KEYS[1])
-for i, b_id in ipairs(b_ids) do
-    redis.call('hdel', ARGV[1] .. b_id, ARGV[2])
-end
-redis.call('del', KEYS[1])
-return 1"#;
 
 const IDS: u32 = 12;
 

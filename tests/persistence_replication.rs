@@ -110,8 +110,13 @@ fn templates_survive_an_aof_rewrite_and_restart() {
     // After the rewrite the template commands are gone from the incremental
     // file: only the base RDB's aux data can bring the templates back.
     assert!(!aof_text(&server).contains("CALC.TEMPLATE"));
-    let dir = server.kill();
-    let server = Server::start_in(dir, &["--save", "", "--appendonly", "yes"]);
+    restart_keeps(server, &["--save", "", "--appendonly", "yes"], &data, &tmpl);
+}
+
+/// Crashes `server`, starts a new one on its files, and checks that it holds
+/// `data` and the templates `tmpl`.
+fn restart_keeps(server: Server, extra: &[&str], data: &[common::SnapshotEntry], tmpl: &[(Vec<u8>, String)]) {
+    let server = Server::start_in(server.kill(), extra);
     let mut con = server.client();
     assert_eq!(templates(&mut con), tmpl);
     assert_eq!(snapshot(&mut con), data);
@@ -128,11 +133,7 @@ fn templates_survive_debug_reload_and_a_restart_from_the_rdb() {
     assert_eq!(snapshot(&mut con), data);
 
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
-    let dir = server.kill();
-    let server = Server::start_in(dir, &["--save", "", "--appendonly", "no"]);
-    let mut con = server.client();
-    assert_eq!(templates(&mut con), tmpl);
-    assert_eq!(snapshot(&mut con), data);
+    restart_keeps(server, &["--save", "", "--appendonly", "no"], &data, &tmpl);
 }
 
 #[test]
@@ -162,6 +163,23 @@ fn patch_aux_version(rdb: &mut [u8], version: u64) {
 
 #[test]
 fn an_rdb_from_an_unknown_future_version_is_refused_with_a_clear_log_line() {
+    let log = load_log_of_damaged_rdb(|rdb| patch_aux_version(rdb, 9));
+    assert!(log.contains("calc: cannot load templates from the RDB: unknown encoding version 9"), "{log}");
+}
+
+#[test]
+fn a_truncated_template_payload_is_refused() {
+    let log = load_log_of_damaged_rdb(|rdb| {
+        // Cut the file inside the template definition.
+        let cut = rdb.windows(4).position(|w| w == b"meta").expect("definition in the RDB");
+        rdb.truncate(cut);
+    });
+    assert!(log.contains("calc: cannot load templates from the RDB: truncated"), "{log}");
+}
+
+/// Saves an RDB holding a template, lets `damage` rewrite the file, and returns
+/// the log of a server started on it, which must refuse to load it.
+fn load_log_of_damaged_rdb(damage: impl FnOnce(&mut Vec<u8>)) -> String {
     let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
     let mut con = server.client();
     register(&mut con, "perms", PERMS);
@@ -169,27 +187,9 @@ fn an_rdb_from_an_unknown_future_version_is_refused_with_a_clear_log_line() {
     let dir = server.kill();
     let path = dir.path().join("dump.rdb");
     let mut rdb = std::fs::read(&path).unwrap();
-    patch_aux_version(&mut rdb, 9);
+    damage(&mut rdb);
     std::fs::write(&path, rdb).unwrap();
-
-    let log = refused_load_log(&dir);
-    assert!(log.contains("calc: cannot load templates from the RDB: unknown encoding version 9"), "{log}");
-}
-
-#[test]
-fn a_truncated_template_payload_is_refused() {
-    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
-    let mut con = server.client();
-    register(&mut con, "perms", PERMS);
-    let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
-    let dir = server.kill();
-    let path = dir.path().join("dump.rdb");
-    let rdb = std::fs::read(&path).unwrap();
-    // Cut the file inside the template definition.
-    let cut = rdb.windows(4).position(|w| w == b"meta").expect("definition in the RDB");
-    std::fs::write(&path, &rdb[..cut]).unwrap();
-    let log = refused_load_log(&dir);
-    assert!(log.contains("calc: cannot load templates from the RDB: truncated"), "{log}");
+    refused_load_log(&dir)
 }
 
 /// Starts a server on `dir` that must refuse to load it: the process ends by

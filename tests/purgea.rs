@@ -5,16 +5,6 @@ mod common;
 use common::{call, call_err, snapshot, Server};
 use redis::{Commands, Connection, Value};
 
-/// The design note's purge, parameterised like the command (KEYS[1] = akey,
-/// ARGV[1] = bprefix, ARGV[2] = member).
-const LUA_PURGE: &str = r#"
-local b_ids = redis.call('hkeys', KEYS[1])
-for i, b_id in ipairs(b_ids) do
-    redis.call('hdel', ARGV[1] .. b_id, ARGV[2])
-end
-redis.call('del', KEYS[1])
-return 1"#;
-
 fn stash(con: &mut Connection, pairs: &[(&str, &str)]) {
     for (a, b) in pairs {
         let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
@@ -62,7 +52,7 @@ fn ends_like_the_design_notes_lua_script() {
     for (akey, prefix, member) in [("a2b-a|1", "a2b-b|", "1"), ("a2b-b|9", "a2b-a|", "9"), ("a2b-a|404", "a2b-b|", "404")] {
         let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
         stash(&mut con, LAYOUT);
-        let _: i64 = redis::Script::new(LUA_PURGE).key(akey).arg(prefix).arg(member).invoke(&mut con).unwrap();
+        let _: i64 = redis::Script::new(common::lua::PURGE).key(akey).arg(prefix).arg(member).invoke(&mut con).unwrap();
         let by_lua = snapshot(&mut con);
         let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
         stash(&mut con, LAYOUT);

@@ -27,6 +27,7 @@ pub fn module_path() -> PathBuf {
 }
 
 pub mod cluster;
+pub mod lua;
 
 pub struct Server {
     child: Child,
@@ -241,9 +242,12 @@ pub fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
 }
 
+/// One key of a `snapshot`: name, type, whether it has a TTL, content.
+pub type SnapshotEntry = (Vec<u8>, String, bool, Value);
+
 /// A snapshot of everything in the keyspace (type, TTL presence, hash content),
 /// to prove that a failed command changed nothing.
-pub fn snapshot(con: &mut Connection) -> Vec<(Vec<u8>, String, bool, Value)> {
+pub fn snapshot(con: &mut Connection) -> Vec<SnapshotEntry> {
     let mut keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("keys");
     keys.sort();
     keys.into_iter()
