@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod effects;
 pub mod error;
+#[cfg(any(test, fuzzing))]
 pub mod fuzz_checks;
 pub mod keys;
 pub mod msgpack;
@@ -45,6 +46,15 @@ mod module {
             unsafe { raw::RedisModule_FreeModuleUser }.is_some(),
             unsafe { raw::RedisModule_RegisterInfoFunc }.is_some(),
             unsafe { raw::RedisModule_SetModuleOptions }.is_some(),
+            unsafe { raw::RedisModule_ScanCursorCreate }.is_some(),
+            unsafe { raw::RedisModule_ScanCursorDestroy }.is_some(),
+            unsafe { raw::RedisModule_GetContextFlags }.is_some(),
+            unsafe { raw::RedisModule_Milliseconds }.is_some(),
+            unsafe { raw::RedisModule_ReplyWithStringBuffer }.is_some(),
+            unsafe { raw::RedisModule_ReplyWithArray }.is_some(),
+            unsafe { raw::RedisModule_IsIOError }.is_some(),
+            unsafe { raw::RedisModule_InfoAddSection }.is_some(),
+            unsafe { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
         ]
         .iter()
         .all(|&present| present)
