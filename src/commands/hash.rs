@@ -7,7 +7,6 @@ use super::{parse_ttl, run, Ctx, Ttl};
 use crate::effects;
 use crate::error::CalcError;
 use crate::keys::{HashKey, KeyName};
-use crate::reply::ReplyWriter;
 
 /// CALC.HSETEX key field value [field value ...] seconds
 pub fn hsetex(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
@@ -34,7 +33,7 @@ pub fn hsetex(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 
 /// CALC.A2BSET akey bkey id_a id_b value seconds
 pub fn a2bset(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(ctx, args, |ctx, args, reply: &mut ReplyWriter| {
+    run(ctx, args, |ctx, args, reply| {
         let [_, akey, bkey, id_a, id_b, value, seconds] = args else {
             return Err(CalcError::WrongArity);
         };
