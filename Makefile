@@ -5,7 +5,6 @@
 CARGO  ?= cargo
 VENV   := .venv
 PORT   ?= 6379
-MODULE := target/release/libredis_calc.so
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: build run test bench fuzz valgrind deps clean
@@ -14,7 +13,7 @@ build: deps
 	$(CARGO) build --release
 
 run: build
-	redis-server redis.conf.example --port $(PORT) --loadmodule $(abspath $(MODULE))
+	redis-server redis.conf.example --port $(PORT)
 
 # Unit tests (decoder, template parser), integration tests against real
 # redis-server processes the tests start on free loopback ports (single node,
