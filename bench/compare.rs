@@ -5,7 +5,8 @@
 //! pipelined, over several connections) and the server's own cost per logical
 //! operation (`INFO commandstats`). Variants run interleaved over several rounds;
 //! the report gives the median with min/max, and ratios to the Lua script and to
-//! the native floor. Results: bench/results.json and bench/results.md.
+//! the native floor. The write family runs again with a replica attached, as in
+//! production. Results: bench/results.json and bench/results.md.
 
 #[path = "../tests/common/mod.rs"]
 #[allow(dead_code)]
@@ -20,10 +21,10 @@ use common::{info_field, pack, Server};
 use redis::{Connection, Pipeline};
 use rmpv::Value as Mp;
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 const CONNECTIONS: usize = 4;
 const DEPTH: usize = 32;
-const RUN_FOR: Duration = Duration::from_millis(600);
+const RUN_FOR: Duration = Duration::from_millis(1000);
 const PURGE_WIDTH: usize = 20;
 const TTL: u64 = 3600;
 
@@ -256,27 +257,99 @@ fn main() {
     for i in 0..10_000 {
         fill.cmd("HSET").arg(format!("read:{i}")).arg("f").arg(&value).ignore();
     }
+    // A keyspace (and expires table) large enough that the keys the runs create
+    // and delete never make Redis resize and rehash them mid-measurement.
+    for i in 0..300_000 {
+        fill.cmd("SET").arg(format!("pad:{i}")).arg("x").arg("EX").arg(86_400).ignore();
+    }
     fill.query::<()>(&mut admin).unwrap();
 
-    let mut samples: Vec<Samples> = VARIANTS.iter().map(|_| Samples::default()).collect();
-    let mut counter = 0u64;
-    for round in 0..ROUNDS {
-        eprintln!("round {}/{ROUNDS}", round + 1);
-        for (v, s) in VARIANTS.iter().zip(samples.iter_mut()) {
-            counter += 10_000_000;
-            s.unpipelined.push(throughput(&server, v, &scripts, 1, &value, counter));
-            let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut admin).unwrap();
-            counter += 10_000_000;
-            s.pipelined.push(throughput(&server, v, &scripts, DEPTH, &value, counter));
-            s.usec.push(cost_per_op(&mut admin, v));
-        }
-        // Keep the data set from growing round over round.
-        let _: () = redis::cmd("EVAL").arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end").arg(0).query(&mut admin).unwrap();
-    }
+    let all: Vec<&Variant> = VARIANTS.iter().collect();
+    let samples = run_rounds(&server, &mut admin, &all, &scripts, &value);
+
+    // Production runs with replicas: the write family again with one attached,
+    // so every write is also propagated.
+    let replica = Server::start_with(&["--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", &server.port.to_string()]);
+    let mut replica_con = replica.client();
+    common::wait_until(30, "replica link", || {
+        info_field(&mut replica_con, "replication", "master_link_status").as_deref() == Some("up")
+    });
+    let writes: Vec<&Variant> = VARIANTS.iter().filter(|v| matches!(v.family, Family::Write)).collect();
+    let with_replica = run_rounds(&server, &mut admin, &writes, &scripts, &value);
+    drop(replica);
 
     let memory = memory_per_entry(&mut admin, &value);
     let version = info_field(&mut admin, "server", "redis_version").unwrap_or_default();
-    report(&samples, &memory, &version);
+    report(&all, &samples, &writes, &with_replica, &memory, &version);
+}
+
+/// Runs each variant `ROUNDS` times, interleaved, unpipelined then pipelined;
+/// server cost from the pipelined run.
+fn run_rounds(server: &Server, admin: &mut Connection, variants: &[&Variant], scripts: &Scripts, value: &[u8]) -> Vec<Samples> {
+    let mut samples: Vec<Samples> = variants.iter().map(|_| Samples::default()).collect();
+    let mut counter = 0u64;
+    for round in 0..ROUNDS {
+        eprintln!("round {}/{ROUNDS}", round + 1);
+        // Each round starts at another variant, so none always runs first, right
+        // after the previous round's clean-up.
+        let n = variants.len();
+        for i in (0..n).map(|i| (i + round) % n) {
+            let (v, s) = (variants[i], &mut samples[i]);
+            counter += 10_000_000;
+            s.unpipelined.push(throughput(server, v, scripts, 1, value, counter));
+            let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(admin).unwrap();
+            counter += 10_000_000;
+            s.pipelined.push(throughput(server, v, scripts, DEPTH, value, counter));
+            s.usec.push(cost_per_op(admin, v));
+        }
+        // Keep the data set from growing round over round.
+        let _: () = redis::cmd("EVAL").arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end").arg(0).query(admin).unwrap();
+    }
+    samples
+}
+
+/// Writes the table rows for `variants`, with each module variant's ratios to
+/// the Lua and native variants of its family; returns the same as JSON rows.
+fn table(md: &mut String, variants: &[&Variant], samples: &[Samples]) -> Vec<serde_json::Value> {
+    let _ = writeln!(md, "| family | variant | ops/s unpipelined | ops/s pipelined | server usec/op | throughput vs Lua (unpipelined / pipelined) | server cost vs Lua | server cost vs native |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let mut json_rows = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
+        let s = &samples[i];
+        let (up, up_min, up_max) = median_min_max(&s.unpipelined);
+        let (pp, pp_min, pp_max) = median_min_max(&s.pipelined);
+        let (us, us_min, us_max) = median_min_max(&s.usec);
+        let baseline = |role: Role| {
+            variants.iter().position(|o| o.role == role && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family))
+        };
+        let ratio = |j: Option<usize>, f: fn(&Samples) -> &Vec<f64>| j.map(|j| median_min_max(f(s)).0 / median_min_max(f(&samples[j])).0);
+        let lua = baseline(Role::Lua);
+        let native = baseline(Role::Native);
+        let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+        let (tput_vs_lua, cost_vs_lua, cost_vs_native) = if v.role == Role::Module {
+            (
+                format!("{} / {}", fmt(ratio(lua, |s| &s.unpipelined)), fmt(ratio(lua, |s| &s.pipelined))),
+                fmt(ratio(lua, |s| &s.usec)),
+                fmt(ratio(native, |s| &s.usec)),
+            )
+        } else {
+            ("".into(), "".into(), "".into())
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} ({:.2}-{:.2}) | {} | {} | {} |",
+            family_name(v.family), v.name, up, up_min, up_max, pp, pp_min, pp_max, us, us_min, us_max, tput_vs_lua, cost_vs_lua, cost_vs_native
+        );
+        json_rows.push(serde_json::json!({
+            "family": family_name(v.family), "variant": v.name,
+            "role": match v.role { Role::Module => "module", Role::Lua => "lua", Role::Native => "native" },
+            "unpipelined": s.unpipelined, "pipelined": s.pipelined, "usec": s.usec,
+            "throughput_vs_lua_unpipelined": ratio(lua, |s| &s.unpipelined),
+            "throughput_vs_lua_pipelined": ratio(lua, |s| &s.pipelined),
+            "cost_vs_lua": ratio(lua, |s| &s.usec), "cost_vs_native": ratio(native, |s| &s.usec),
+        }));
+    }
+    json_rows
 }
 
 /// Bytes per cached entry: the design note's original layout (a pickled dict
@@ -317,7 +390,14 @@ fn memory_per_entry(con: &mut Connection, packed: &[u8]) -> BTreeMap<&'static st
     ])
 }
 
-fn report(samples: &[Samples], memory: &BTreeMap<&str, f64>, version: &str) {
+fn report(
+    variants: &[&Variant],
+    samples: &[Samples],
+    writes: &[&Variant],
+    with_replica: &[Samples],
+    memory: &BTreeMap<&str, f64>,
+    version: &str,
+) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())))
@@ -329,44 +409,9 @@ fn report(samples: &[Samples], memory: &BTreeMap<&str, f64>, version: &str) {
     let _ = writeln!(md, "{CONNECTIONS} connections; pipelined = {DEPTH} operations per request; {ROUNDS} interleaved rounds, median (min-max).");
     let _ = writeln!(md, "Server cost = `INFO commandstats` usec per logical operation (for Lua: EVALSHA, inner calls included).");
     let _ = writeln!(md, "Ratios compare medians to the Lua script and to the native floor of the same family. Reproduce: `make bench`.\n");
-    let _ = writeln!(md, "| family | variant | ops/s unpipelined | ops/s pipelined | server usec/op | throughput vs Lua (unpipelined / pipelined) | server cost vs Lua | server cost vs native |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    let mut json_rows = Vec::new();
-    for (i, v) in VARIANTS.iter().enumerate() {
-        let s = &samples[i];
-        let (up, up_min, up_max) = median_min_max(&s.unpipelined);
-        let (pp, pp_min, pp_max) = median_min_max(&s.pipelined);
-        let (us, us_min, us_max) = median_min_max(&s.usec);
-        let baseline = |role: Role| {
-            VARIANTS.iter().enumerate().find(|(_, o)| o.role == role && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family)).map(|(j, _)| j)
-        };
-        let ratio = |j: Option<usize>, f: fn(&Samples) -> &Vec<f64>| j.map(|j| median_min_max(f(s)).0 / median_min_max(f(&samples[j])).0);
-        let lua = baseline(Role::Lua);
-        let native = baseline(Role::Native);
-        let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
-        let (tput_vs_lua, cost_vs_lua, cost_vs_native) = if v.role == Role::Module {
-            (
-                format!("{} / {}", fmt(ratio(lua, |s| &s.unpipelined)), fmt(ratio(lua, |s| &s.pipelined))),
-                fmt(ratio(lua, |s| &s.usec)),
-                fmt(ratio(native, |s| &s.usec)),
-            )
-        } else {
-            ("".into(), "".into(), "".into())
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.2} ({:.2}-{:.2}) | {} | {} | {} |",
-            family_name(v.family), v.name, up, up_min, up_max, pp, pp_min, pp_max, us, us_min, us_max, tput_vs_lua, cost_vs_lua, cost_vs_native
-        );
-        json_rows.push(serde_json::json!({
-            "family": family_name(v.family), "variant": v.name,
-            "role": match v.role { Role::Module => "module", Role::Lua => "lua", Role::Native => "native" },
-            "unpipelined": s.unpipelined, "pipelined": s.pipelined, "usec": s.usec,
-            "throughput_vs_lua_unpipelined": ratio(lua, |s| &s.unpipelined),
-            "throughput_vs_lua_pipelined": ratio(lua, |s| &s.pipelined),
-            "cost_vs_lua": ratio(lua, |s| &s.usec), "cost_vs_native": ratio(native, |s| &s.usec),
-        }));
-    }
+    let rows = table(&mut md, variants, samples);
+    let _ = writeln!(md, "\n## Writes with a replica attached (every write also propagated)\n");
+    let replica_rows = table(&mut md, writes, with_replica);
     let _ = writeln!(md, "\n## Memory per cached entry (`MEMORY USAGE`, 1000 entries)\n");
     let _ = writeln!(md, "| layout | bytes |\n|---|---|");
     for (k, v) in memory {
@@ -374,7 +419,10 @@ fn report(samples: &[Samples], memory: &BTreeMap<&str, f64>, version: &str) {
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
     std::fs::write(dir.join("results.md"), &md).unwrap();
-    let json = serde_json::json!({ "redis": version, "cpu": cpu, "cores": cores, "rows": json_rows, "memory": memory });
+    let json = serde_json::json!({
+        "redis": version, "cpu": cpu, "cores": cores,
+        "rows": rows, "writes_with_replica": replica_rows, "memory": memory,
+    });
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
     println!("{md}");
 }
