@@ -79,22 +79,77 @@ enum Role {
 }
 
 const VARIANTS: &[Variant] = &[
-    Variant { family: Family::Write, name: "CALC.HSETEX", cost: &[("calc.hsetex", 1.0)], role: Role::Module },
-    Variant { family: Family::Write, name: "Lua hset_with_expiry", cost: &[("evalsha", 1.0)], role: Role::Lua },
-    Variant { family: Family::Write, name: "HSET", cost: &[("hset", 1.0)], role: Role::Native },
+    Variant {
+        family: Family::Write,
+        name: "CALC.HSETEX",
+        cost: &[("calc.hsetex", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::Write,
+        name: "Lua hset_with_expiry",
+        cost: &[("evalsha", 1.0)],
+        role: Role::Lua,
+    },
+    Variant {
+        family: Family::Write,
+        name: "HSET",
+        cost: &[("hset", 1.0)],
+        role: Role::Native,
+    },
     Variant {
         family: Family::Write,
         name: "MULTI HSET EXPIRE NX EXEC",
-        cost: &[("multi", 1.0), ("hset", 1.0), ("expire", 1.0), ("exec", 1.0)],
+        cost: &[
+            ("multi", 1.0),
+            ("hset", 1.0),
+            ("expire", 1.0),
+            ("exec", 1.0),
+        ],
         role: Role::Native,
     },
-    Variant { family: Family::Read, name: "CALC.GETDICT", cost: &[("calc.getdict", 1.0)], role: Role::Module },
-    Variant { family: Family::Read, name: "Lua HGET+cmsgpack+zip", cost: &[("evalsha", 1.0)], role: Role::Lua },
-    Variant { family: Family::Read, name: "HGET (raw bytes)", cost: &[("hget", 1.0)], role: Role::Native },
-    Variant { family: Family::Purge, name: "CALC.PURGEA", cost: &[("calc.purgea", 1.0)], role: Role::Module },
-    Variant { family: Family::Purge, name: "Lua purge", cost: &[("evalsha", 1.0)], role: Role::Lua },
-    Variant { family: Family::Stash, name: "CALC.A2BSET", cost: &[("calc.a2bset", 1.0)], role: Role::Module },
-    Variant { family: Family::Stash, name: "2x Lua hset_with_expiry", cost: &[("evalsha", 2.0)], role: Role::Lua },
+    Variant {
+        family: Family::Read,
+        name: "CALC.GETDICT",
+        cost: &[("calc.getdict", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::Read,
+        name: "Lua HGET+cmsgpack+zip",
+        cost: &[("evalsha", 1.0)],
+        role: Role::Lua,
+    },
+    Variant {
+        family: Family::Read,
+        name: "HGET (raw bytes)",
+        cost: &[("hget", 1.0)],
+        role: Role::Native,
+    },
+    Variant {
+        family: Family::Purge,
+        name: "CALC.PURGEA",
+        cost: &[("calc.purgea", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::Purge,
+        name: "Lua purge",
+        cost: &[("evalsha", 1.0)],
+        role: Role::Lua,
+    },
+    Variant {
+        family: Family::Stash,
+        name: "CALC.A2BSET",
+        cost: &[("calc.a2bset", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::Stash,
+        name: "2x Lua hset_with_expiry",
+        cost: &[("evalsha", 2.0)],
+        role: Role::Lua,
+    },
 ];
 
 fn family_name(f: Family) -> &'static str {
@@ -115,18 +170,34 @@ fn add_op(v: &Variant, s: &Scripts, pipe: &mut Pipeline, t: usize, n: u64, value
     let field = (n / 2000) % 20;
     match (v.family, v.role, v.name) {
         (Family::Write, Role::Module, _) => {
-            pipe.cmd("CALC.HSETEX").arg(&key).arg(field).arg(value).arg(TTL);
+            pipe.cmd("CALC.HSETEX")
+                .arg(&key)
+                .arg(field)
+                .arg(value)
+                .arg(TTL);
         }
         (Family::Write, Role::Lua, _) => {
-            pipe.cmd("EVALSHA").arg(&s.hset).arg(1).arg(&key).arg(field).arg(value).arg(TTL);
+            pipe.cmd("EVALSHA")
+                .arg(&s.hset)
+                .arg(1)
+                .arg(&key)
+                .arg(field)
+                .arg(value)
+                .arg(TTL);
         }
         (Family::Write, Role::Native, "HSET") => {
             pipe.cmd("HSET").arg(&key).arg(field).arg(value);
         }
         (Family::Write, Role::Native, _) => {
             pipe.cmd("MULTI")
-                .cmd("HSET").arg(&key).arg(field).arg(value)
-                .cmd("EXPIRE").arg(&key).arg(TTL).arg("NX")
+                .cmd("HSET")
+                .arg(&key)
+                .arg(field)
+                .arg(value)
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(TTL)
+                .arg("NX")
                 .cmd("EXEC");
         }
         (Family::Read, role, _) => {
@@ -140,18 +211,46 @@ fn add_op(v: &Variant, s: &Scripts, pipe: &mut Pipeline, t: usize, n: u64, value
         (Family::Purge, role, _) => {
             let akey = format!("a2b-a|{t}:{n}");
             match role {
-                Role::Lua => pipe.cmd("EVALSHA").arg(&s.purge).arg(1).arg(akey).arg("a2b-b|").arg(format!("{t}:{n}")),
-                _ => pipe.cmd("CALC.PURGEA").arg(akey).arg("a2b-b|").arg(format!("{t}:{n}")),
+                Role::Lua => pipe
+                    .cmd("EVALSHA")
+                    .arg(&s.purge)
+                    .arg(1)
+                    .arg(akey)
+                    .arg("a2b-b|")
+                    .arg(format!("{t}:{n}")),
+                _ => pipe
+                    .cmd("CALC.PURGEA")
+                    .arg(akey)
+                    .arg("a2b-b|")
+                    .arg(format!("{t}:{n}")),
             };
         }
         (Family::Stash, role, _) => {
             let (a, b) = (format!("{t}:{}", n % 5000), (n % 997).to_string());
             let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
             if role == Role::Module {
-                pipe.cmd("CALC.A2BSET").arg(akey).arg(bkey).arg(&a).arg(&b).arg(value).arg(TTL);
+                pipe.cmd("CALC.A2BSET")
+                    .arg(akey)
+                    .arg(bkey)
+                    .arg(&a)
+                    .arg(&b)
+                    .arg(value)
+                    .arg(TTL);
             } else {
-                pipe.cmd("EVALSHA").arg(&s.hset).arg(1).arg(akey).arg(&b).arg(value).arg(TTL);
-                pipe.cmd("EVALSHA").arg(&s.hset).arg(1).arg(bkey).arg(&a).arg(value).arg(TTL);
+                pipe.cmd("EVALSHA")
+                    .arg(&s.hset)
+                    .arg(1)
+                    .arg(akey)
+                    .arg(&b)
+                    .arg(value)
+                    .arg(TTL);
+                pipe.cmd("EVALSHA")
+                    .arg(&s.hset)
+                    .arg(1)
+                    .arg(bkey)
+                    .arg(&a)
+                    .arg(value)
+                    .arg(TTL);
             }
         }
     }
@@ -174,7 +273,14 @@ fn add_purge_setup(pipe: &mut Pipeline, t: usize, n: u64, value: &[u8]) {
 
 /// Runs `v` on `CONNECTIONS` connections, `depth` operations per request, for
 /// `RUN_FOR` of timed work. Returns operations per second.
-fn throughput(server: &Server, v: &Variant, s: &Scripts, depth: usize, value: &[u8], counter_base: u64) -> f64 {
+fn throughput(
+    server: &Server,
+    v: &Variant,
+    s: &Scripts,
+    depth: usize,
+    value: &[u8],
+    counter_base: u64,
+) -> f64 {
     let results: Vec<(u64, Duration)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..CONNECTIONS)
             .map(|t| {
@@ -195,7 +301,8 @@ fn throughput(server: &Server, v: &Variant, s: &Scripts, depth: usize, value: &[
                             add_op(v, s, &mut pipe, t, n + i, value);
                         }
                         let start = Instant::now();
-                        pipe.query::<redis::Value>(&mut con).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+                        pipe.query::<redis::Value>(&mut con)
+                            .unwrap_or_else(|e| panic!("{}: {e}", v.name));
                         timed += start.elapsed();
                         ops += depth as u64;
                         n += depth as u64;
@@ -217,7 +324,10 @@ fn command_usec(con: &mut Connection) -> BTreeMap<String, (f64, f64)> {
     info.lines()
         .filter_map(|l| {
             let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let get = |k: &str| rest.split(',').find_map(|kv| kv.strip_prefix(k)?.parse::<f64>().ok());
+            let get = |k: &str| {
+                rest.split(',')
+                    .find_map(|kv| kv.strip_prefix(k)?.parse::<f64>().ok())
+            };
             Some((name.to_string(), (get("calls=")?, get("usec=")?)))
         })
         .collect()
@@ -229,8 +339,16 @@ fn cost_per_op(con: &mut Connection, v: &Variant) -> f64 {
     // The logical operation count is the calls of the first listed command divided by its weight.
     let (first, weight) = v.cost[0];
     let ops = stats.get(first).map(|s| s.0 / weight).unwrap_or(0.0);
-    let usec: f64 = v.cost.iter().map(|(c, _)| stats.get(*c).map(|s| s.1).unwrap_or(0.0)).sum();
-    if ops == 0.0 { f64::NAN } else { usec / ops }
+    let usec: f64 = v
+        .cost
+        .iter()
+        .map(|(c, _)| stats.get(*c).map(|s| s.1).unwrap_or(0.0))
+        .sum();
+    if ops == 0.0 {
+        f64::NAN
+    } else {
+        usec / ops
+    }
 }
 
 #[derive(Default)]
@@ -249,18 +367,43 @@ fn median_min_max(v: &[f64]) -> (f64, f64, f64) {
 fn main() {
     let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
     let mut admin = server.client();
-    let load = |con: &mut Connection, src: &str| -> String { redis::cmd("SCRIPT").arg("LOAD").arg(src).query(con).unwrap() };
-    let scripts = Scripts { hset: load(&mut admin, HSET_WITH_EXPIRY), purge: load(&mut admin, PURGE), decode: load(&mut admin, &lua_decoder()) };
-    let _: () = redis::cmd("CALC.TEMPLATE.SET").arg("p25").arg(serde_json::to_string(&names()).unwrap()).query(&mut admin).unwrap();
-    let value = pack(&Mp::Array((0..25).map(|i| Mp::Boolean(i % 3 == 0)).collect()));
+    let load = |con: &mut Connection, src: &str| -> String {
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(src)
+            .query(con)
+            .unwrap()
+    };
+    let scripts = Scripts {
+        hset: load(&mut admin, HSET_WITH_EXPIRY),
+        purge: load(&mut admin, PURGE),
+        decode: load(&mut admin, &lua_decoder()),
+    };
+    let _: () = redis::cmd("CALC.TEMPLATE.SET")
+        .arg("p25")
+        .arg(serde_json::to_string(&names()).unwrap())
+        .query(&mut admin)
+        .unwrap();
+    let value = pack(&Mp::Array(
+        (0..25).map(|i| Mp::Boolean(i % 3 == 0)).collect(),
+    ));
     let mut fill = redis::pipe();
     for i in 0..10_000 {
-        fill.cmd("HSET").arg(format!("read:{i}")).arg("f").arg(&value).ignore();
+        fill.cmd("HSET")
+            .arg(format!("read:{i}"))
+            .arg("f")
+            .arg(&value)
+            .ignore();
     }
     // A keyspace (and expires table) large enough that the keys the runs create
     // and delete never make Redis resize and rehash them mid-measurement.
     for i in 0..300_000 {
-        fill.cmd("SET").arg(format!("pad:{i}")).arg("x").arg("EX").arg(86_400).ignore();
+        fill.cmd("SET")
+            .arg(format!("pad:{i}"))
+            .arg("x")
+            .arg("EX")
+            .arg(86_400)
+            .ignore();
     }
     fill.query::<()>(&mut admin).unwrap();
 
@@ -269,12 +412,23 @@ fn main() {
 
     // Production runs with replicas: the write family again with one attached,
     // so every write is also propagated.
-    let replica = Server::start_with(&["--save", "", "--appendonly", "no", "--replicaof", "127.0.0.1", &server.port.to_string()]);
+    let replica = Server::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--replicaof",
+        "127.0.0.1",
+        &server.port.to_string(),
+    ]);
     let mut replica_con = replica.client();
     common::wait_until(30, "replica link", || {
         info_field(&mut replica_con, "replication", "master_link_status").as_deref() == Some("up")
     });
-    let writes: Vec<&Variant> = VARIANTS.iter().filter(|v| matches!(v.family, Family::Write)).collect();
+    let writes: Vec<&Variant> = VARIANTS
+        .iter()
+        .filter(|v| matches!(v.family, Family::Write))
+        .collect();
     let with_replica = run_rounds(&server, &mut admin, &writes, &scripts, &value);
     drop(replica);
 
@@ -285,7 +439,13 @@ fn main() {
 
 /// Runs each variant `ROUNDS` times, interleaved, unpipelined then pipelined;
 /// server cost from the pipelined run.
-fn run_rounds(server: &Server, admin: &mut Connection, variants: &[&Variant], scripts: &Scripts, value: &[u8]) -> Vec<Samples> {
+fn run_rounds(
+    server: &Server,
+    admin: &mut Connection,
+    variants: &[&Variant],
+    scripts: &Scripts,
+    value: &[u8],
+) -> Vec<Samples> {
     let mut samples: Vec<Samples> = variants.iter().map(|_| Samples::default()).collect();
     let mut counter = 0u64;
     for round in 0..ROUNDS {
@@ -296,14 +456,20 @@ fn run_rounds(server: &Server, admin: &mut Connection, variants: &[&Variant], sc
         for i in (0..n).map(|i| (i + round) % n) {
             let (v, s) = (variants[i], &mut samples[i]);
             counter += 10_000_000;
-            s.unpipelined.push(throughput(server, v, scripts, 1, value, counter));
+            s.unpipelined
+                .push(throughput(server, v, scripts, 1, value, counter));
             let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(admin).unwrap();
             counter += 10_000_000;
-            s.pipelined.push(throughput(server, v, scripts, DEPTH, value, counter));
+            s.pipelined
+                .push(throughput(server, v, scripts, DEPTH, value, counter));
             s.usec.push(cost_per_op(admin, v));
         }
         // Keep the data set from growing round over round.
-        let _: () = redis::cmd("EVAL").arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end").arg(0).query(admin).unwrap();
+        let _: () = redis::cmd("EVAL")
+            .arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end")
+            .arg(0)
+            .query(admin)
+            .unwrap();
     }
     samples
 }
@@ -320,15 +486,24 @@ fn table(md: &mut String, variants: &[&Variant], samples: &[Samples]) -> Vec<ser
         let (pp, pp_min, pp_max) = median_min_max(&s.pipelined);
         let (us, us_min, us_max) = median_min_max(&s.usec);
         let baseline = |role: Role| {
-            variants.iter().position(|o| o.role == role && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family))
+            variants.iter().position(|o| {
+                o.role == role
+                    && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family)
+            })
         };
-        let ratio = |j: Option<usize>, f: fn(&Samples) -> &Vec<f64>| j.map(|j| median_min_max(f(s)).0 / median_min_max(f(&samples[j])).0);
+        let ratio = |j: Option<usize>, f: fn(&Samples) -> &Vec<f64>| {
+            j.map(|j| median_min_max(f(s)).0 / median_min_max(f(&samples[j])).0)
+        };
         let lua = baseline(Role::Lua);
         let native = baseline(Role::Native);
         let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
         let (tput_vs_lua, cost_vs_lua, cost_vs_native) = if v.role == Role::Module {
             (
-                format!("{} / {}", fmt(ratio(lua, |s| &s.unpipelined)), fmt(ratio(lua, |s| &s.pipelined))),
+                format!(
+                    "{} / {}",
+                    fmt(ratio(lua, |s| &s.unpipelined)),
+                    fmt(ratio(lua, |s| &s.pipelined))
+                ),
                 fmt(ratio(lua, |s| &s.usec)),
                 fmt(ratio(native, |s| &s.usec)),
             )
@@ -357,8 +532,11 @@ fn table(md: &mut String, variants: &[&Variant], samples: &[Samples]) -> Vec<ser
 fn memory_per_entry(con: &mut Connection, packed: &[u8]) -> BTreeMap<&'static str, f64> {
     let _: () = redis::cmd("FLUSHALL").query(con).unwrap();
     let pickled = std::process::Command::new("python3")
-        .args(["-c", "import pickle,sys,time; d={'perm_%02d' % i: i % 3 == 0 for i in range(25)}; \
-            sys.stdout.buffer.write(pickle.dumps((d, {'ct': time.time(), 'v': 1})))"])
+        .args([
+            "-c",
+            "import pickle,sys,time; d={'perm_%02d' % i: i % 3 == 0 for i in range(25)}; \
+            sys.stdout.buffer.write(pickle.dumps((d, {'ct': time.time(), 'v': 1})))",
+        ])
         .output()
         .expect("python3 for the pickled layout")
         .stdout;
@@ -366,13 +544,27 @@ fn memory_per_entry(con: &mut Connection, packed: &[u8]) -> BTreeMap<&'static st
     let mut pipe = redis::pipe();
     for a in 0..a_count {
         for b in 0..b_count {
-            pipe.cmd("SET").arg(format!("calculated-a|{a}|{b}")).arg(&pickled).ignore();
-            pipe.cmd("CALC.HSETEX").arg(format!("calculated-a|{a}")).arg(b).arg(packed).arg(TTL).ignore();
+            pipe.cmd("SET")
+                .arg(format!("calculated-a|{a}|{b}"))
+                .arg(&pickled)
+                .ignore();
+            pipe.cmd("CALC.HSETEX")
+                .arg(format!("calculated-a|{a}"))
+                .arg(b)
+                .arg(packed)
+                .arg(TTL)
+                .ignore();
         }
     }
     pipe.query::<()>(con).unwrap();
     let usage = |con: &mut Connection, key: String| -> f64 {
-        redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0).query::<i64>(con).unwrap() as f64
+        redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query::<i64>(con)
+            .unwrap() as f64
     };
     let (mut old, mut new) = (0.0, 0.0);
     for a in 0..a_count {
@@ -384,7 +576,10 @@ fn memory_per_entry(con: &mut Connection, packed: &[u8]) -> BTreeMap<&'static st
     let entries = (a_count * b_count) as f64;
     BTreeMap::from([
         ("pickled dict per key: bytes per entry", old / entries),
-        ("packed field in a hash per a: bytes per entry", new / entries),
+        (
+            "packed field in a hash per a: bytes per entry",
+            new / entries,
+        ),
         ("pickled value size", pickled.len() as f64),
         ("packed value size", packed.len() as f64),
     ])
@@ -400,19 +595,35 @@ fn report(
 ) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmark results\n");
-    let _ = writeln!(md, "Redis {version}, {cores} cores ({cpu}); server and load generator on the same machine.");
+    let _ = writeln!(
+        md,
+        "Redis {version}, {cores} cores ({cpu}); server and load generator on the same machine."
+    );
     let _ = writeln!(md, "{CONNECTIONS} connections; pipelined = {DEPTH} operations per request; {ROUNDS} interleaved rounds, median (min-max).");
     let _ = writeln!(md, "Server cost = `INFO commandstats` usec per logical operation (for Lua: EVALSHA, inner calls included).");
     let _ = writeln!(md, "Ratios compare medians to the Lua script and to the native floor of the same family. Reproduce: `make bench`.\n");
     let rows = table(&mut md, variants, samples);
-    let _ = writeln!(md, "\n## Writes with a replica attached (every write also propagated)\n");
+    let _ = writeln!(
+        md,
+        "\n## Writes with a replica attached (every write also propagated)\n"
+    );
     let replica_rows = table(&mut md, writes, with_replica);
-    let _ = writeln!(md, "\n## Memory per cached entry (`MEMORY USAGE`, 1000 entries)\n");
+    let _ = writeln!(
+        md,
+        "\n## Memory per cached entry (`MEMORY USAGE`, 1000 entries)\n"
+    );
     let _ = writeln!(md, "| layout | bytes |\n|---|---|");
     for (k, v) in memory {
         let _ = writeln!(md, "| {k} | {v:.0} |");
@@ -423,6 +634,10 @@ fn report(
         "redis": version, "cpu": cpu, "cores": cores,
         "rows": rows, "writes_with_replica": replica_rows, "memory": memory,
     });
-    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
     println!("{md}");
 }

@@ -13,7 +13,9 @@ use crate::keys::KeyName;
 type Ctx = *mut raw::RedisModuleCtx;
 
 fn notify(ctx: Ctx, class: i32, event: &CStr, key: &impl KeyName) {
-    unsafe { raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, class, event.as_ptr(), key.key_ptr()) };
+    unsafe {
+        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, class, event.as_ptr(), key.key_ptr())
+    };
 }
 
 /// `HSET key field value ...` for the given pairs (already applied).
@@ -21,8 +23,22 @@ pub fn hset(ctx: Ctx, key: &impl KeyName, pairs: &[*mut raw::RedisModuleString])
     let replicate = unsafe { raw::RedisModule_Replicate.unwrap() };
     unsafe {
         match pairs {
-            [field, value] => replicate(ctx, c"HSET".as_ptr(), c"sss".as_ptr(), key.key_ptr(), *field, *value),
-            _ => replicate(ctx, c"HSET".as_ptr(), c"sv".as_ptr(), key.key_ptr(), pairs.as_ptr(), pairs.len()),
+            [field, value] => replicate(
+                ctx,
+                c"HSET".as_ptr(),
+                c"sss".as_ptr(),
+                key.key_ptr(),
+                *field,
+                *value,
+            ),
+            _ => replicate(
+                ctx,
+                c"HSET".as_ptr(),
+                c"sv".as_ptr(),
+                key.key_ptr(),
+                pairs.as_ptr(),
+                pairs.len(),
+            ),
         };
     }
     notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", key);
@@ -46,7 +62,13 @@ pub fn expire_at(ctx: Ctx, key: &impl KeyName, at_ms: i64) {
 /// (HDEL then also emits `del`).
 pub fn hdel(ctx: Ctx, key: &impl KeyName, field: *mut raw::RedisModuleString, emptied: bool) {
     unsafe {
-        raw::RedisModule_Replicate.unwrap()(ctx, c"HDEL".as_ptr(), c"ss".as_ptr(), key.key_ptr(), field);
+        raw::RedisModule_Replicate.unwrap()(
+            ctx,
+            c"HDEL".as_ptr(),
+            c"ss".as_ptr(),
+            key.key_ptr(),
+            field,
+        );
     }
     notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hdel", key);
     if emptied {

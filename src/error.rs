@@ -10,13 +10,30 @@ use crate::msgpack::DecodeError;
 pub enum CalcError {
     /// Answered with Redis's own "wrong number of arguments" text.
     WrongArity,
-    WrongType { key: String },
-    InvalidExpire { command: &'static str },
-    NoPerm { key: String },
-    CrossSlot { key: String, slot: u16, declared: String, declared_slot: u16 },
-    TryAgain { slot: u16 },
-    UnknownTemplate { name: String },
-    InvalidTemplate { reason: String },
+    WrongType {
+        key: String,
+    },
+    InvalidExpire {
+        command: &'static str,
+    },
+    NoPerm {
+        key: String,
+    },
+    CrossSlot {
+        key: String,
+        slot: u16,
+        declared: String,
+        declared_slot: u16,
+    },
+    TryAgain {
+        slot: u16,
+    },
+    UnknownTemplate {
+        name: String,
+    },
+    InvalidTemplate {
+        reason: String,
+    },
     Decode(DecodeError),
     /// A panic caught at the command boundary: a bug, reported instead of crashing the server.
     Internal,
@@ -106,13 +123,26 @@ mod tests {
     fn every_error_starts_with_its_redis_code() {
         let cases = [
             (CalcError::WrongType { key: "k".into() }, "WRONGTYPE "),
-            (CalcError::InvalidExpire { command: "calc.hsetex" }, "ERR invalid expire time"),
+            (
+                CalcError::InvalidExpire {
+                    command: "calc.hsetex",
+                },
+                "ERR invalid expire time",
+            ),
             (CalcError::NoPerm { key: "k".into() }, "NOPERM "),
             (
-                CalcError::CrossSlot { key: "b".into(), slot: 1, declared: "a".into(), declared_slot: 2 },
+                CalcError::CrossSlot {
+                    key: "b".into(),
+                    slot: 1,
+                    declared: "a".into(),
+                    declared_slot: 2,
+                },
                 "CROSSSLOT ",
             ),
-            (CalcError::UnknownTemplate { name: "t".into() }, "ERR unknown template 't'"),
+            (
+                CalcError::UnknownTemplate { name: "t".into() },
+                "ERR unknown template 't'",
+            ),
         ];
         for (err, prefix) in cases {
             assert!(err.to_string().starts_with(prefix), "{err}");

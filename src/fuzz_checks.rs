@@ -76,7 +76,9 @@ impl Sink for Structure {
 /// Decoding never panics, validation and emission agree, and an emitted reply
 /// is structurally complete (every container gets exactly its children).
 pub fn decode(data: &[u8]) {
-    let Some((&pick, value)) = data.split_first() else { return };
+    let Some((&pick, value)) = data.split_first() else {
+        return;
+    };
     let definition = TEMPLATES[pick as usize % TEMPLATES.len()];
     let template = Template::parse(definition.as_bytes()).expect("built-in template");
     let validated = decode_with_template(value, &template, b"fuzz", &mut Validate);
@@ -84,9 +86,18 @@ pub fn decode(data: &[u8]) {
     let emitted = decode_with_template(value, &template, b"fuzz", &mut structure);
     assert_eq!(validated, emitted, "validation and emission disagree");
     if emitted.is_ok() {
-        assert!(structure.owed.is_empty(), "reply left containers open: {:?}", structure.owed);
+        assert!(
+            structure.owed.is_empty(),
+            "reply left containers open: {:?}",
+            structure.owed
+        );
         // Every element costs at least one input byte (plus the template's names).
-        assert!(structure.events <= 2 * value.len() + 64, "{} events from {} bytes", structure.events, value.len());
+        assert!(
+            structure.events <= 2 * value.len() + 64,
+            "{} events from {} bytes",
+            structure.events,
+            value.len()
+        );
     }
     let _: Result<(), DecodeError> = emitted;
 }
@@ -111,7 +122,9 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         let mut replayed = 0;
         for kind in ["seeds", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else { continue };
+            let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else {
+                continue;
+            };
             for entry in entries {
                 let path = entry.unwrap().path();
                 if path.extension().is_some_and(|e| e == "md") {

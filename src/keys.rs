@@ -35,9 +35,14 @@ pub struct OwnedString {
 
 impl OwnedString {
     pub fn new(ctx: Ctx, bytes: &[u8]) -> OwnedString {
-        let ptr = unsafe { raw::RedisModule_CreateString.unwrap()(ctx, bytes.as_ptr().cast(), bytes.len()) };
+        let ptr = unsafe {
+            raw::RedisModule_CreateString.unwrap()(ctx, bytes.as_ptr().cast(), bytes.len())
+        };
         // CreateString aborts the server on OOM rather than returning NULL.
-        OwnedString { ctx, ptr: NonNull::new(ptr).unwrap_or(NonNull::dangling()) }
+        OwnedString {
+            ctx,
+            ptr: NonNull::new(ptr).unwrap_or(NonNull::dangling()),
+        }
     }
 
     pub fn as_ptr(&self) -> *mut raw::RedisModuleString {
@@ -94,10 +99,14 @@ impl HashKey {
         let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.key_ptr(), mode as i32) };
         let opened = HashKey { ctx, key };
         match opened.key_type() {
-            t if t == raw::REDISMODULE_KEYTYPE_EMPTY as i32 || t == raw::REDISMODULE_KEYTYPE_HASH as i32 => {
+            t if t == raw::REDISMODULE_KEYTYPE_EMPTY as i32
+                || t == raw::REDISMODULE_KEYTYPE_HASH as i32 =>
+            {
                 Ok(opened)
             }
-            _ => Err(CalcError::WrongType { key: printable(bytes_of(name.key_ptr())) }),
+            _ => Err(CalcError::WrongType {
+                key: printable(bytes_of(name.key_ptr())),
+            }),
         }
     }
 
@@ -138,7 +147,11 @@ impl HashKey {
     }
 
     /// Sets `field`; true when the field is new (as HSET counts).
-    pub fn set(&self, field: *mut raw::RedisModuleString, value: *mut raw::RedisModuleString) -> bool {
+    pub fn set(
+        &self,
+        field: *mut raw::RedisModuleString,
+        value: *mut raw::RedisModuleString,
+    ) -> bool {
         // Without COUNT_ALL, HashSet counts the fields that existed and were updated.
         let updated = unsafe {
             raw::RedisModule_HashSet.unwrap()(
@@ -286,7 +299,9 @@ impl<'a> DerivedKeyCheck<'a> {
                 )
             };
             if allowed != raw::REDISMODULE_OK as i32 {
-                return Err(CalcError::NoPerm { key: printable(key.bytes()) });
+                return Err(CalcError::NoPerm {
+                    key: printable(key.bytes()),
+                });
             }
         }
         if let Some((declared, declared_slot)) = self.cluster {
@@ -343,7 +358,9 @@ impl Drop for DerivedKeyCheck<'_> {
 fn slot_in_transition(ctx: Ctx, slot: u16) -> bool {
     let context = redis_module::Context::new(ctx);
     let nodes = match context.call("CLUSTER", &["NODES"]) {
-        Ok(redis_module::RedisValue::BulkString(s) | redis_module::RedisValue::SimpleString(s)) => s,
+        Ok(redis_module::RedisValue::BulkString(s) | redis_module::RedisValue::SimpleString(s)) => {
+            s
+        }
         Ok(redis_module::RedisValue::StringBuffer(b)) => String::from_utf8_lossy(&b).into_owned(),
         // Unknown state: refusing is the safe answer (the client retries).
         _ => return true,
@@ -351,7 +368,11 @@ fn slot_in_transition(ctx: Ctx, slot: u16) -> bool {
     let (migrating, importing) = (format!("[{slot}->-"), format!("[{slot}-<-"));
     nodes
         .lines()
-        .filter(|line| line.split(' ').nth(2).is_some_and(|flags| flags.split(',').any(|f| f == "myself")))
+        .filter(|line| {
+            line.split(' ')
+                .nth(2)
+                .is_some_and(|flags| flags.split(',').any(|f| f == "myself"))
+        })
         .any(|line| line.contains(&migrating) || line.contains(&importing))
 }
 
@@ -368,6 +389,9 @@ mod tests {
         assert_eq!(key_slot(b"{tenant}a2b-a|42"), key_slot(b"{tenant}a2b-b|7"));
         // Empty or unclosed tags hash the whole key.
         assert_eq!(key_slot(b"foo{}{bar}"), 8363);
-        assert_eq!(key_slot(b"foo{bar"), crc16::State::<crc16::XMODEM>::calculate(b"foo{bar") & 0x3fff);
+        assert_eq!(
+            key_slot(b"foo{bar"),
+            crc16::State::<crc16::XMODEM>::calculate(b"foo{bar") & 0x3fff
+        );
     }
 }

@@ -101,8 +101,16 @@ mod module {
             raw::RedisModule_InfoAddSection.unwrap()(ctx, c"".as_ptr());
             let field = raw::RedisModule_InfoAddFieldULongLong.unwrap();
             field(ctx, c"templates".as_ptr(), templates);
-            field(ctx, c"commands_served".as_ptr(), COMMANDS_SERVED.load(Ordering::Relaxed));
-            field(ctx, c"decode_errors".as_ptr(), DECODE_ERRORS.load(Ordering::Relaxed));
+            field(
+                ctx,
+                c"commands_served".as_ptr(),
+                COMMANDS_SERVED.load(Ordering::Relaxed),
+            );
+            field(
+                ctx,
+                c"decode_errors".as_ptr(),
+                DECODE_ERRORS.load(Ordering::Relaxed),
+            );
         }
     }
 

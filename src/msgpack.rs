@@ -22,13 +22,27 @@ pub const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, PartialEq, Clone)]
 pub enum DecodeError {
-    Truncated { at: usize },
-    Reserved { at: usize },
-    Extension { at: usize },
+    Truncated {
+        at: usize,
+    },
+    Reserved {
+        at: usize,
+    },
+    Extension {
+        at: usize,
+    },
     TooDeep,
-    TrailingBytes { count: usize },
-    NotArray { what: String },
-    WrongCount { what: String, expected: usize, found: usize },
+    TrailingBytes {
+        count: usize,
+    },
+    NotArray {
+        what: String,
+    },
+    WrongCount {
+        what: String,
+        expected: usize,
+        found: usize,
+    },
     BadDogpileHeader,
 }
 
@@ -152,7 +166,10 @@ pub fn decode_with_template<S: Sink>(
     sink: &mut S,
 ) -> Result<(), DecodeError> {
     let payload = strip_dogpile_header(stored)?;
-    let mut cursor = Cursor { buf: payload, pos: 0 };
+    let mut cursor = Cursor {
+        buf: payload,
+        pos: 0,
+    };
     let what = || format!("template '{}'", printable(template_name));
     decode_templated(&mut cursor, template, sink, 1, &what)?;
     let trailing = payload.len() - cursor.pos;
@@ -196,10 +213,16 @@ fn decode_templated<S: Sink>(
     let (marker, _) = cursor.marker()?;
     let found = cursor
         .array_len(marker)?
-        .ok_or_else(|| DecodeError::NotArray { what: value_of(what) })?;
+        .ok_or_else(|| DecodeError::NotArray {
+            what: value_of(what),
+        })?;
     let expected = template.entries.len();
     if found != expected {
-        return Err(DecodeError::WrongCount { what: what(), expected, found });
+        return Err(DecodeError::WrongCount {
+            what: what(),
+            expected,
+            found,
+        });
     }
     sink.map(expected);
     for entry in &template.entries {
@@ -220,7 +243,11 @@ fn value_of(what: &dyn Fn() -> String) -> String {
 }
 
 /// Decodes one msgpack value. `depth` is the number of containers already open.
-fn decode_value<S: Sink>(cursor: &mut Cursor, sink: &mut S, depth: usize) -> Result<(), DecodeError> {
+fn decode_value<S: Sink>(
+    cursor: &mut Cursor,
+    sink: &mut S,
+    depth: usize,
+) -> Result<(), DecodeError> {
     let (marker, at) = cursor.marker()?;
     match marker {
         Marker::Null => sink.nil(),
@@ -359,7 +386,15 @@ mod tests {
         });
         assert_eq!(
             decode(&bytes, r#"["a","bb","ccc"]"#).unwrap(),
-            ["map:3", "bytes:a", "bool:true", "bytes:bb", "bool:false", "bytes:ccc", "nil"]
+            [
+                "map:3",
+                "bytes:a",
+                "bool:true",
+                "bytes:bb",
+                "bool:false",
+                "bytes:ccc",
+                "nil"
+            ]
         );
     }
 
@@ -374,7 +409,17 @@ mod tests {
         });
         assert_eq!(
             decode(&bytes, r#"["n",["meta",["x","y"]]]"#).unwrap(),
-            ["map:2", "bytes:n", "int:-5", "bytes:meta", "map:2", "bytes:x", "bytes:hi", "bytes:y", "float:3.9"]
+            [
+                "map:2",
+                "bytes:n",
+                "int:-5",
+                "bytes:meta",
+                "map:2",
+                "bytes:x",
+                "bytes:hi",
+                "bytes:y",
+                "float:3.9"
+            ]
         );
     }
 
@@ -397,23 +442,41 @@ mod tests {
             encode::write_str(b, "k").unwrap();
             encode::write_array_len(b, 0).unwrap();
         });
-        let got = decode(&bytes, r#"["a","b","c","d","e","f","g","h","i","j","k","l"]"#).unwrap();
+        let got = decode(
+            &bytes,
+            r#"["a","b","c","d","e","f","g","h","i","j","k","l"]"#,
+        )
+        .unwrap();
         let values: Vec<&str> = got.iter().map(String::as_str).skip(1).collect();
         assert_eq!(
             values,
             [
-                "bytes:a", "big:18446744073709551615",
-                "bytes:b", "int:9223372036854775807",
-                "bytes:c", "int:-9223372036854775808",
-                "bytes:d", "int:255",
-                "bytes:e", "int:-128",
-                "bytes:f", "int:-32768",
-                "bytes:g", "int:-2147483648",
-                "bytes:h", "int:4294967295",
-                "bytes:i", "float:1.5",
-                "bytes:j", "float:-inf",
-                "bytes:k", "bytes:\u{0}\u{fffd}",
-                "bytes:l", "map:1", "bytes:k", "array:0",
+                "bytes:a",
+                "big:18446744073709551615",
+                "bytes:b",
+                "int:9223372036854775807",
+                "bytes:c",
+                "int:-9223372036854775808",
+                "bytes:d",
+                "int:255",
+                "bytes:e",
+                "int:-128",
+                "bytes:f",
+                "int:-32768",
+                "bytes:g",
+                "int:-2147483648",
+                "bytes:h",
+                "int:4294967295",
+                "bytes:i",
+                "float:1.5",
+                "bytes:j",
+                "float:-inf",
+                "bytes:k",
+                "bytes:\u{0}\u{fffd}",
+                "bytes:l",
+                "map:1",
+                "bytes:k",
+                "array:0",
             ]
         );
     }
@@ -423,16 +486,28 @@ mod tests {
         let mut bytes = br#"{"ct": 1700000000.5, "v": 2}|"#.to_vec();
         encode::write_array_len(&mut bytes, 1).unwrap();
         encode::write_bool(&mut bytes, true).unwrap();
-        assert_eq!(decode(&bytes, r#"["a"]"#).unwrap(), ["map:1", "bytes:a", "bool:true"]);
-        assert_eq!(decode(b"{\"ct\":1}", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
-        assert_eq!(decode(b"{\"ct\":1", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
+        assert_eq!(
+            decode(&bytes, r#"["a"]"#).unwrap(),
+            ["map:1", "bytes:a", "bool:true"]
+        );
+        assert_eq!(
+            decode(b"{\"ct\":1}", r#"["a"]"#),
+            Err(DecodeError::BadDogpileHeader)
+        );
+        assert_eq!(
+            decode(b"{\"ct\":1", r#"["a"]"#),
+            Err(DecodeError::BadDogpileHeader)
+        );
         assert_eq!(decode(b"{", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
     }
 
     #[test]
     fn structural_errors_name_the_problem() {
         let not_array = packed(|b| encode::write_str(b, "x").unwrap());
-        assert!(matches!(decode(&not_array, r#"["a"]"#), Err(DecodeError::NotArray { .. })));
+        assert!(matches!(
+            decode(&not_array, r#"["a"]"#),
+            Err(DecodeError::NotArray { .. })
+        ));
 
         let two = packed(|b| {
             encode::write_array_len(b, 2).unwrap();
@@ -440,7 +515,14 @@ mod tests {
             encode::write_nil(b).unwrap();
         });
         let err = decode(&two, r#"["a","b","c"]"#).unwrap_err();
-        assert_eq!(err, DecodeError::WrongCount { what: "template 't'".into(), expected: 3, found: 2 });
+        assert_eq!(
+            err,
+            DecodeError::WrongCount {
+                what: "template 't'".into(),
+                expected: 3,
+                found: 2
+            }
+        );
         assert!(err.to_string().contains('3') && err.to_string().contains('2'));
 
         let sub_not_array = packed(|b| {
@@ -448,15 +530,30 @@ mod tests {
             encode::write_nil(b).unwrap();
         });
         let err = decode(&sub_not_array, r#"[["m",["x"]]]"#).unwrap_err();
-        assert_eq!(err.to_string(), "the value for entry 'm' is not a msgpack array");
+        assert_eq!(
+            err.to_string(),
+            "the value for entry 'm' is not a msgpack array"
+        );
 
         let mut trailing = two.clone();
         trailing.push(0xc0);
-        assert_eq!(decode(&trailing, r#"["a","b"]"#), Err(DecodeError::TrailingBytes { count: 1 }));
+        assert_eq!(
+            decode(&trailing, r#"["a","b"]"#),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        );
 
-        assert_eq!(decode(b"", r#"["a"]"#), Err(DecodeError::Truncated { at: 0 }));
-        assert_eq!(decode(b"\x91\xc1", r#"["a"]"#), Err(DecodeError::Reserved { at: 1 }));
-        assert_eq!(decode(b"\x91\xd4\x01\x00", r#"["a"]"#), Err(DecodeError::Extension { at: 1 }));
+        assert_eq!(
+            decode(b"", r#"["a"]"#),
+            Err(DecodeError::Truncated { at: 0 })
+        );
+        assert_eq!(
+            decode(b"\x91\xc1", r#"["a"]"#),
+            Err(DecodeError::Reserved { at: 1 })
+        );
+        assert_eq!(
+            decode(b"\x91\xd4\x01\x00", r#"["a"]"#),
+            Err(DecodeError::Extension { at: 1 })
+        );
     }
 
     #[test]
@@ -475,7 +572,10 @@ mod tests {
         let def = r#"["a","b","c","d"]"#;
         assert!(decode(&bytes, def).is_ok());
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut], def).is_err(), "prefix of {cut} bytes decoded");
+            assert!(
+                decode(&bytes[..cut], def).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
         }
     }
 
@@ -501,7 +601,10 @@ mod tests {
             b
         };
         assert!(decode(&at_limit(MAX_DEPTH), r#"["a"]"#).is_ok());
-        assert_eq!(decode(&at_limit(MAX_DEPTH + 1), r#"["a"]"#), Err(DecodeError::TooDeep));
+        assert_eq!(
+            decode(&at_limit(MAX_DEPTH + 1), r#"["a"]"#),
+            Err(DecodeError::TooDeep)
+        );
         let mut hostile = vec![0x91u8; 1_000_000];
         hostile.push(0xc0);
         assert_eq!(decode(&hostile, r#"["a"]"#), Err(DecodeError::TooDeep));

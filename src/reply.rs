@@ -73,7 +73,11 @@ impl Sink for ReplyWriter {
 
     fn bytes(&mut self, value: &[u8]) {
         unsafe {
-            raw::RedisModule_ReplyWithStringBuffer.unwrap()(self.ctx, value.as_ptr().cast(), value.len())
+            raw::RedisModule_ReplyWithStringBuffer.unwrap()(
+                self.ctx,
+                value.as_ptr().cast(),
+                value.len(),
+            )
         };
     }
 

@@ -10,8 +10,8 @@ use std::os::raw::c_void;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use redis_module::logging::log_io_error;
-use redis_module::native_types::RedisType;
 use redis_module::logging::RedisLogLevel;
+use redis_module::native_types::RedisType;
 use redis_module::raw;
 use serde_json::Value;
 
@@ -59,7 +59,10 @@ impl Template {
         let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
         for item in items {
             let entry = match item {
-                Value::String(name) => Entry { name: name.clone(), sub: None },
+                Value::String(name) => Entry {
+                    name: name.clone(),
+                    sub: None,
+                },
                 Value::Array(pair) => match pair.as_slice() {
                     [Value::String(name), sub] => Entry {
                         name: name.clone(),
@@ -78,7 +81,10 @@ impl Template {
                 other => return Err(format!("a name must be a string, got {}", kind(other))),
             };
             if entries.iter().any(|e| e.name == entry.name) {
-                return Err(format!("duplicate name '{}'", printable(entry.name.as_bytes())));
+                return Err(format!(
+                    "duplicate name '{}'",
+                    printable(entry.name.as_bytes())
+                ));
             }
             entries.push(entry);
         }
@@ -146,8 +152,9 @@ impl TemplateRegistry {
     }
 }
 
-static REGISTRY: RwLock<TemplateRegistry> =
-    RwLock::new(TemplateRegistry { templates: BTreeMap::new() });
+static REGISTRY: RwLock<TemplateRegistry> = RwLock::new(TemplateRegistry {
+    templates: BTreeMap::new(),
+});
 
 // Commands run on Redis's main thread; the lock only guards against the
 // (unexpected) case of a module thread touching the registry. A poisoned lock
@@ -236,11 +243,19 @@ extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, encver: c_int, when: c_int)
             raw::REDISMODULE_OK as c_int
         }
         Ok(Err(reason)) => {
-            log_io_error(rdb, RedisLogLevel::Warning, &format!("calc: cannot load templates from the RDB: {reason}"));
+            log_io_error(
+                rdb,
+                RedisLogLevel::Warning,
+                &format!("calc: cannot load templates from the RDB: {reason}"),
+            );
             raw::REDISMODULE_ERR as c_int
         }
         Err(_) => {
-            log_io_error(rdb, RedisLogLevel::Warning, "calc: cannot load templates from the RDB: internal error");
+            log_io_error(
+                rdb,
+                RedisLogLevel::Warning,
+                "calc: cannot load templates from the RDB: internal error",
+            );
             raw::REDISMODULE_ERR as c_int
         }
     }
@@ -248,7 +263,10 @@ extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, encver: c_int, when: c_int)
 
 /// Builds a complete registry or fails: a half-read file never replaces the
 /// templates in memory.
-unsafe fn load_registry(rdb: *mut raw::RedisModuleIO, encver: c_int) -> Result<TemplateRegistry, String> {
+unsafe fn load_registry(
+    rdb: *mut raw::RedisModuleIO,
+    encver: c_int,
+) -> Result<TemplateRegistry, String> {
     if encver != AUX_ENCODING_VERSION {
         return Err(format!(
             "unknown encoding version {encver} (this module reads version {AUX_ENCODING_VERSION})"
@@ -262,9 +280,10 @@ unsafe fn load_registry(rdb: *mut raw::RedisModuleIO, encver: c_int) -> Result<T
     // No pre-sizing by `count`: it comes from the file.
     for i in 0..count {
         let name = load_bytes(rdb).ok_or_else(|| format!("truncated name of template #{i}"))?;
-        let json = load_bytes(rdb).ok_or_else(|| format!("truncated definition of template #{i}"))?;
-        let template = Template::parse(&json)
-            .map_err(|e| format!("template '{}': {e}", printable(&name)))?;
+        let json =
+            load_bytes(rdb).ok_or_else(|| format!("truncated definition of template #{i}"))?;
+        let template =
+            Template::parse(&json).map_err(|e| format!("template '{}': {e}", printable(&name)))?;
         loaded.set(&name, template);
     }
     Ok(loaded)
@@ -313,7 +332,11 @@ mod tests {
             b"\xff\xfe",
         ];
         for def in bad {
-            assert!(Template::parse(def).is_err(), "{:?}", String::from_utf8_lossy(def));
+            assert!(
+                Template::parse(def).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(def)
+            );
         }
     }
 

@@ -7,8 +7,19 @@ use redis::{Commands, Connection, Value};
 
 fn a2bset(con: &mut Connection, a: &str, b: &str, seconds: &str) -> Value {
     let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-    call(con, &[b"CALC.A2BSET", akey.as_bytes(), bkey.as_bytes(), a.as_bytes(), b.as_bytes(), b"payload", seconds.as_bytes()])
-        .expect("a2bset")
+    call(
+        con,
+        &[
+            b"CALC.A2BSET",
+            akey.as_bytes(),
+            bkey.as_bytes(),
+            a.as_bytes(),
+            b.as_bytes(),
+            b"payload",
+            seconds.as_bytes(),
+        ],
+    )
+    .expect("a2bset")
 }
 
 #[test]
@@ -31,10 +42,16 @@ fn only_a_created_key_gets_the_ttl() {
     let server = Server::start();
     let mut con = server.client();
     a2bset(&mut con, "1", "7", "100");
-    let a_expiry: i64 = redis::cmd("PEXPIRETIME").arg("a2b-a|1").query(&mut con).unwrap();
+    let a_expiry: i64 = redis::cmd("PEXPIRETIME")
+        .arg("a2b-a|1")
+        .query(&mut con)
+        .unwrap();
     // a2b-a|1 exists (its TTL stays), a2b-b|8 is new (gets 5000s).
     assert_eq!(a2bset(&mut con, "1", "8", "5000"), Value::Int(2));
-    let after: i64 = redis::cmd("PEXPIRETIME").arg("a2b-a|1").query(&mut con).unwrap();
+    let after: i64 = redis::cmd("PEXPIRETIME")
+        .arg("a2b-a|1")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(after, a_expiry);
     assert!(con.ttl::<_, i64>("a2b-b|8").unwrap() > 4000);
     // A key without TTL keeps having none.
@@ -50,8 +67,32 @@ fn wrongtype_on_either_side_changes_nothing() {
     let _: () = con.set("a2b-b|7", "string").unwrap();
     let _: () = con.set("a2b-a|2", "string").unwrap();
     let before = snapshot(&mut con);
-    assert!(call_err(&mut con, &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"v", b"10"]).starts_with("WRONGTYPE"));
-    assert!(call_err(&mut con, &[b"CALC.A2BSET", b"a2b-a|2", b"a2b-b|8", b"2", b"8", b"v", b"10"]).starts_with("WRONGTYPE"));
+    assert!(call_err(
+        &mut con,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|1",
+            b"a2b-b|7",
+            b"1",
+            b"7",
+            b"v",
+            b"10"
+        ]
+    )
+    .starts_with("WRONGTYPE"));
+    assert!(call_err(
+        &mut con,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|2",
+            b"a2b-b|8",
+            b"2",
+            b"8",
+            b"v",
+            b"10"
+        ]
+    )
+    .starts_with("WRONGTYPE"));
     assert_eq!(snapshot(&mut con), before, "no side may be written");
 }
 
@@ -60,7 +101,18 @@ fn invalid_seconds_and_arity_change_nothing() {
     let server = Server::start();
     let mut con = server.client();
     for seconds in ["0", "-5", "x", "9223372036854775807"] {
-        let err = call_err(&mut con, &[b"CALC.A2BSET", b"a", b"b", b"1", b"7", b"v", seconds.as_bytes()]);
+        let err = call_err(
+            &mut con,
+            &[
+                b"CALC.A2BSET",
+                b"a",
+                b"b",
+                b"1",
+                b"7",
+                b"v",
+                seconds.as_bytes(),
+            ],
+        );
         assert!(err.starts_with("ERR invalid expire time"), "{err}");
     }
     let err = call_err(&mut con, &[b"CALC.A2BSET", b"a", b"b", b"1", b"7", b"v"]);
@@ -72,7 +124,11 @@ fn invalid_seconds_and_arity_change_nothing() {
 fn both_keys_the_same_hash() {
     let server = Server::start();
     let mut con = server.client();
-    let reply = call(&mut con, &[b"CALC.A2BSET", b"same", b"same", b"1", b"7", b"v", b"100"]).unwrap();
+    let reply = call(
+        &mut con,
+        &[b"CALC.A2BSET", b"same", b"same", b"1", b"7", b"v", b"100"],
+    )
+    .unwrap();
     assert_eq!(reply, Value::Int(2));
     let mut fields: Vec<String> = con.hkeys("same").unwrap();
     fields.sort();

@@ -23,14 +23,24 @@ fn cmd(con: &mut ClusterConnection, args: &[&[u8]]) -> redis::RedisResult<Value>
 
 fn error_text(result: redis::RedisResult<Value>) -> String {
     let e = result.expect_err("expected an error");
-    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string()
+    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
+        .trim()
+        .to_string()
 }
 
 /// Registers a template on every primary the documented way.
 fn register_everywhere(cluster: &Cluster, name: &str, definition: &str) {
     let entry = format!("127.0.0.1:{}", cluster.nodes[0].port);
     let out = Command::new("redis-cli")
-        .args(["--cluster", "call", &entry, "CALC.TEMPLATE.SET", name, definition, "--cluster-only-masters"])
+        .args([
+            "--cluster",
+            "call",
+            &entry,
+            "CALC.TEMPLATE.SET",
+            name,
+            definition,
+            "--cluster-only-masters",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -38,12 +48,21 @@ fn register_everywhere(cluster: &Cluster, name: &str, definition: &str) {
 }
 
 fn value() -> Vec<u8> {
-    pack(&Mp::Array(vec![Mp::Boolean(true), Mp::Boolean(false), Mp::Nil, Mp::Array(vec![Mp::from("x"), Mp::F64(0.25)])]))
+    pack(&Mp::Array(vec![
+        Mp::Boolean(true),
+        Mp::Boolean(false),
+        Mp::Nil,
+        Mp::Array(vec![Mp::from("x"), Mp::F64(0.25)]),
+    ]))
 }
 
 fn settle(node: &Server) {
     let mut con = node.client();
-    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut con).unwrap();
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(&mut con)
+        .unwrap();
     assert_eq!(acked, 1, "the replica acknowledged the writes");
 }
 
@@ -62,46 +81,132 @@ fn redis_cluster_end_to_end() {
     // Every command routes through its declared keys, from a cluster client.
     let keys: Vec<String> = (0..30).map(|i| format!("calculated-a|{i}")).collect();
     for key in &keys {
-        assert_eq!(cmd(&mut con, &[b"CALC.HSETEX", key.as_bytes(), b"42", &v, b"3600"]).unwrap(), Value::Int(1));
-        let dict = cmd(&mut con, &[b"CALC.GETDICT", key.as_bytes(), b"42", b"perms"]).unwrap();
-        assert!(matches!(&dict, Value::Array(items) if items.len() == 8), "{dict:?}");
-        let many = cmd(&mut con, &[b"CALC.MGETDICT", key.as_bytes(), b"perms", b"42", b"43"]).unwrap();
-        assert!(matches!(&many, Value::Array(items) if items.len() == 2 && items[1] == Value::Nil), "{many:?}");
+        assert_eq!(
+            cmd(
+                &mut con,
+                &[b"CALC.HSETEX", key.as_bytes(), b"42", &v, b"3600"]
+            )
+            .unwrap(),
+            Value::Int(1)
+        );
+        let dict = cmd(
+            &mut con,
+            &[b"CALC.GETDICT", key.as_bytes(), b"42", b"perms"],
+        )
+        .unwrap();
+        assert!(
+            matches!(&dict, Value::Array(items) if items.len() == 8),
+            "{dict:?}"
+        );
+        let many = cmd(
+            &mut con,
+            &[b"CALC.MGETDICT", key.as_bytes(), b"perms", b"42", b"43"],
+        )
+        .unwrap();
+        assert!(
+            matches!(&many, Value::Array(items) if items.len() == 2 && items[1] == Value::Nil),
+            "{many:?}"
+        );
     }
-    let on_nodes: usize = cluster.primaries().iter().map(|p| snapshot(&mut p.client()).len()).filter(|&n| n > 0).count();
+    let on_nodes: usize = cluster
+        .primaries()
+        .iter()
+        .map(|p| snapshot(&mut p.client()).len())
+        .filter(|&n| n > 0)
+        .count();
     assert_eq!(on_nodes, 3, "keys spread over all three shards");
 
     // A2BSET with keys in two slots: CROSSSLOT from Redis itself.
-    let err = error_text(cmd(&mut con, &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", &v, b"3600"]));
+    let err = error_text(cmd(
+        &mut con,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|1",
+            b"a2b-b|7",
+            b"1",
+            b"7",
+            &v,
+            b"3600",
+        ],
+    ));
     assert!(err.starts_with("CROSSSLOT"), "{err}");
 
     // The hash-tag layout keeps an a-hash and its b-hashes in one slot.
     for (a, b) in [("1", "7"), ("1", "8"), ("2", "7")] {
-        let (akey, bkey) = (format!("{{tenant}}a2b-a|{a}"), format!("{{tenant}}a2b-b|{b}"));
+        let (akey, bkey) = (
+            format!("{{tenant}}a2b-a|{a}"),
+            format!("{{tenant}}a2b-b|{b}"),
+        );
         assert_eq!(
-            cmd(&mut con, &[b"CALC.A2BSET", akey.as_bytes(), bkey.as_bytes(), a.as_bytes(), b.as_bytes(), &v, b"3600"]).unwrap(),
+            cmd(
+                &mut con,
+                &[
+                    b"CALC.A2BSET",
+                    akey.as_bytes(),
+                    bkey.as_bytes(),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    &v,
+                    b"3600"
+                ]
+            )
+            .unwrap(),
             Value::Int(2)
         );
     }
-    assert_eq!(cmd(&mut con, &[b"CALC.PURGEA", b"{tenant}a2b-a|1", b"{tenant}a2b-b|", b"1"]).unwrap(), Value::Int(2));
-    let rest: Vec<String> = redis::cmd("HKEYS").arg("{tenant}a2b-b|7").query(&mut con).unwrap();
+    assert_eq!(
+        cmd(
+            &mut con,
+            &[b"CALC.PURGEA", b"{tenant}a2b-a|1", b"{tenant}a2b-b|", b"1"]
+        )
+        .unwrap(),
+        Value::Int(2)
+    );
+    let rest: Vec<String> = redis::cmd("HKEYS")
+        .arg("{tenant}a2b-b|7")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(rest, ["2"]);
 
     // A purge whose derived keys hash elsewhere: CROSSSLOT, nothing changed.
     let home = cluster.primary_for("{other}a2b-a|5");
     let mut direct = home.client();
-    let _: i64 = redis::cmd("HSET").arg("{other}a2b-a|5").arg("7").arg("v").query(&mut direct).unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg("{other}a2b-a|5")
+        .arg("7")
+        .arg("v")
+        .query(&mut direct)
+        .unwrap();
     let before = snapshot(&mut direct);
-    let err = error_text(cmd(&mut con, &[b"CALC.PURGEA", b"{other}a2b-a|5", b"a2b-b|", b"5"]));
-    assert!(err.starts_with("CROSSSLOT") && err.contains("a2b-b|7"), "{err}");
+    let err = error_text(cmd(
+        &mut con,
+        &[b"CALC.PURGEA", b"{other}a2b-a|5", b"a2b-b|", b"5"],
+    ));
+    assert!(
+        err.starts_with("CROSSSLOT") && err.contains("a2b-b|7"),
+        "{err}"
+    );
     assert_eq!(snapshot(&mut direct), before);
 
     // A node without the template answers with a clear error.
     let lonely = "{lonely}k";
-    let _: () = redis::cmd("CALC.TEMPLATE.DEL").arg("perms").query(&mut cluster.primary_for(lonely).client()).unwrap();
-    cmd(&mut con, &[b"CALC.HSETEX", lonely.as_bytes(), b"f", &v, b"3600"]).unwrap();
-    let err = error_text(cmd(&mut con, &[b"CALC.GETDICT", lonely.as_bytes(), b"f", b"perms"]));
-    assert!(err.starts_with("ERR unknown template 'perms'") && err.contains("on this node"), "{err}");
+    let _: () = redis::cmd("CALC.TEMPLATE.DEL")
+        .arg("perms")
+        .query(&mut cluster.primary_for(lonely).client())
+        .unwrap();
+    cmd(
+        &mut con,
+        &[b"CALC.HSETEX", lonely.as_bytes(), b"f", &v, b"3600"],
+    )
+    .unwrap();
+    let err = error_text(cmd(
+        &mut con,
+        &[b"CALC.GETDICT", lonely.as_bytes(), b"f", b"perms"],
+    ));
+    assert!(
+        err.starts_with("ERR unknown template 'perms'") && err.contains("on this node"),
+        "{err}"
+    );
     register_everywhere(&cluster, "perms", PERMS);
 
     // Replicas receive templates and data by replication.
@@ -119,35 +224,79 @@ fn redis_cluster_end_to_end() {
 fn migrating_slot_refuses_purges_with_missing_derived_keys(cluster: &Cluster) {
     let akey = "{mig}a2b-a|1";
     let source = cluster.primary_for(akey);
-    let target = cluster.primaries().into_iter().find(|p| p.port != source.port).unwrap();
+    let target = cluster
+        .primaries()
+        .into_iter()
+        .find(|p| p.port != source.port)
+        .unwrap();
     let mut con = source.client();
-    let _: i64 = redis::cmd("HSET").arg(akey).arg("7").arg("v").arg("8").arg("v").query(&mut con).unwrap();
-    let _: i64 = redis::cmd("HSET").arg("{mig}a2b-b|7").arg("1").arg("v").query(&mut con).unwrap();
-    let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(akey).query(&mut con).unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg(akey)
+        .arg("7")
+        .arg("v")
+        .arg("8")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg("{mig}a2b-b|7")
+        .arg("1")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    let slot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(akey)
+        .query(&mut con)
+        .unwrap();
     let set_slot = |con: &mut Connection, state: &[&str]| {
-        let _: () = redis::cmd("CLUSTER").arg("SETSLOT").arg(slot).arg(state).query(con).unwrap();
+        let _: () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .query(con)
+            .unwrap();
     };
     set_slot(&mut con, &["MIGRATING", &Cluster::node_id(target)]);
     let before = snapshot(&mut con);
     // "{mig}a2b-b|8" is not here: it may already be on the target.
-    let err = redis::cmd("CALC.PURGEA").arg(akey).arg("{mig}a2b-b|").arg("1").query::<Value>(&mut con).unwrap_err();
+    let err = redis::cmd("CALC.PURGEA")
+        .arg(akey)
+        .arg("{mig}a2b-b|")
+        .arg("1")
+        .query::<Value>(&mut con)
+        .unwrap_err();
     assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");
     assert_eq!(snapshot(&mut con), before);
     set_slot(&mut con, &["STABLE"]);
-    let removed: i64 = redis::cmd("CALC.PURGEA").arg(akey).arg("{mig}a2b-b|").arg("1").query(&mut con).unwrap();
+    let removed: i64 = redis::cmd("CALC.PURGEA")
+        .arg(akey)
+        .arg("{mig}a2b-b|")
+        .arg("1")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(removed, 1);
 }
 
 fn failover_keeps_the_shard(mut cluster: Cluster, keys: &[String]) {
     let victim_port = cluster.primary_for(&keys[0]).port;
-    let mut victim_con = cluster.nodes.iter().find(|n| n.port == victim_port).unwrap().client();
+    let mut victim_con = cluster
+        .nodes
+        .iter()
+        .find(|n| n.port == victim_port)
+        .unwrap()
+        .client();
     let shard_data = snapshot(&mut victim_con);
     let shard_expiries = expiries(&mut victim_con);
     let shard_templates = templates(&mut victim_con);
     assert!(!shard_data.is_empty());
 
     // Crash the primary; its replica must take over.
-    let index = cluster.nodes.iter().position(|n| n.port == victim_port).unwrap();
+    let index = cluster
+        .nodes
+        .iter()
+        .position(|n| n.port == victim_port)
+        .unwrap();
     let victim = cluster.nodes.remove(index);
     drop(victim.kill());
     let promoted = cluster
@@ -155,7 +304,10 @@ fn failover_keeps_the_shard(mut cluster: Cluster, keys: &[String]) {
         .iter()
         .find(|n| {
             let mut con = n.client();
-            let info: String = redis::cmd("INFO").arg("replication").query(&mut con).unwrap();
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut con)
+                .unwrap();
             info.contains(&format!("master_port:{victim_port}"))
         })
         .expect("the victim's replica");
@@ -165,17 +317,38 @@ fn failover_keeps_the_shard(mut cluster: Cluster, keys: &[String]) {
     });
     for node in &cluster.nodes {
         wait_until(30, "cluster_state:ok after failover", || {
-            let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut node.client()).unwrap_or_default();
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut node.client())
+                .unwrap_or_default();
             info.contains("cluster_state:ok")
         });
     }
     assert_eq!(snapshot(&mut con), shard_data);
-    assert_eq!(expiries(&mut con), shard_expiries, "TTLs survive the failover exactly");
+    assert_eq!(
+        expiries(&mut con),
+        shard_expiries,
+        "TTLs survive the failover exactly"
+    );
     assert_eq!(templates(&mut con), shard_templates);
 
     // And the cluster client is served by the new primary.
     let mut client = cluster.client();
-    let dict = cmd(&mut client, &[b"CALC.GETDICT", keys[0].as_bytes(), b"42", b"perms"]).unwrap();
-    assert!(matches!(&dict, Value::Array(items) if items.len() == 8), "{dict:?}");
-    assert_eq!(cmd(&mut client, &[b"CALC.HSETEX", keys[0].as_bytes(), b"99", &value(), b"3600"]).unwrap(), Value::Int(1));
+    let dict = cmd(
+        &mut client,
+        &[b"CALC.GETDICT", keys[0].as_bytes(), b"42", b"perms"],
+    )
+    .unwrap();
+    assert!(
+        matches!(&dict, Value::Array(items) if items.len() == 8),
+        "{dict:?}"
+    );
+    assert_eq!(
+        cmd(
+            &mut client,
+            &[b"CALC.HSETEX", keys[0].as_bytes(), b"99", &value(), b"3600"]
+        )
+        .unwrap(),
+        Value::Int(1)
+    );
 }

@@ -9,9 +9,17 @@ use common::{call, pack, register, Server};
 use redis::{Connection, Value};
 
 fn command_info(con: &mut Connection, name: &str) -> (Vec<String>, i64, i64, i64) {
-    let reply: Value = redis::cmd("COMMAND").arg("INFO").arg(name).query(con).unwrap();
-    let Value::Array(outer) = reply else { panic!("{reply:?}") };
-    let Some(Value::Array(info)) = outer.first() else { panic!("{name} unknown: {outer:?}") };
+    let reply: Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg(name)
+        .query(con)
+        .unwrap();
+    let Value::Array(outer) = reply else {
+        panic!("{reply:?}")
+    };
+    let Some(Value::Array(info)) = outer.first() else {
+        panic!("{name} unknown: {outer:?}")
+    };
     let flags = match &info[2] {
         Value::Array(f) => f
             .iter()
@@ -48,7 +56,10 @@ fn flags_and_key_positions_are_declared() {
     for (name, flags, positions) in expected {
         let (got_flags, first, last, step) = command_info(&mut con, name);
         for flag in *flags {
-            assert!(got_flags.iter().any(|f| f == flag), "{name} lacks {flag}: {got_flags:?}");
+            assert!(
+                got_flags.iter().any(|f| f == flag),
+                "{name} lacks {flag}: {got_flags:?}"
+            );
         }
         assert_eq!((first, last, step), *positions, "{name}");
     }
@@ -60,13 +71,20 @@ fn command_getkeys_answers_for_every_keyed_command() {
     let mut con = server.client();
     let cases: &[(&[&str], &[&str])] = &[
         (&["CALC.HSETEX", "h", "f", "v", "g", "w", "10"], &["h"]),
-        (&["CALC.A2BSET", "ka", "kb", "1", "2", "v", "10"], &["ka", "kb"]),
+        (
+            &["CALC.A2BSET", "ka", "kb", "1", "2", "v", "10"],
+            &["ka", "kb"],
+        ),
         (&["CALC.GETDICT", "h", "f", "t"], &["h"]),
         (&["CALC.MGETDICT", "h", "t", "f1", "f2"], &["h"]),
         (&["CALC.PURGEA", "a2b-a|1", "a2b-b|", "1"], &["a2b-a|1"]),
     ];
     for (args, keys) in cases {
-        let got: Vec<String> = redis::cmd("COMMAND").arg("GETKEYS").arg(*args).query(&mut con).unwrap();
+        let got: Vec<String> = redis::cmd("COMMAND")
+            .arg("GETKEYS")
+            .arg(*args)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(got, *keys, "{args:?}");
     }
 }
@@ -74,22 +92,32 @@ fn command_getkeys_answers_for_every_keyed_command() {
 /// Collects `__keyevent@0__:*` messages produced while `act` runs.
 fn events(server: &Server, act: impl FnOnce(&mut Connection)) -> Vec<(String, String)> {
     let mut admin = server.client();
-    let _: () = redis::cmd("CONFIG").arg(&["SET", "notify-keyspace-events", "KEA"]).query(&mut admin).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "notify-keyspace-events", "KEA"])
+        .query(&mut admin)
+        .unwrap();
     let mut sub = server.client();
     let mut pubsub = sub.as_pubsub();
     pubsub.psubscribe("__keyevent@0__:*").unwrap();
-    pubsub.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     act(&mut admin);
     let mut seen = Vec::new();
     while let Ok(msg) = pubsub.get_message() {
-        let event = msg.get_channel_name().trim_start_matches("__keyevent@0__:").to_string();
+        let event = msg
+            .get_channel_name()
+            .trim_start_matches("__keyevent@0__:")
+            .to_string();
         seen.push((event, msg.get_payload::<String>().unwrap()));
     }
     seen
 }
 
 fn ev(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(e, k)| (e.to_string(), k.to_string())).collect()
+    list.iter()
+        .map(|(e, k)| (e.to_string(), k.to_string()))
+        .collect()
 }
 
 #[test]
@@ -98,8 +126,32 @@ fn keyspace_events_are_the_lua_scripts_events() {
     let seen = events(&server, |con| {
         call(con, &[b"CALC.HSETEX", b"h", b"f", b"v", b"100"]).unwrap();
         call(con, &[b"CALC.HSETEX", b"h", b"g", b"v", b"100"]).unwrap();
-        call(con, &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"v", b"100"]).unwrap();
-        call(con, &[b"CALC.A2BSET", b"a2b-a|2", b"a2b-b|7", b"2", b"7", b"v", b"100"]).unwrap();
+        call(
+            con,
+            &[
+                b"CALC.A2BSET",
+                b"a2b-a|1",
+                b"a2b-b|7",
+                b"1",
+                b"7",
+                b"v",
+                b"100",
+            ],
+        )
+        .unwrap();
+        call(
+            con,
+            &[
+                b"CALC.A2BSET",
+                b"a2b-a|2",
+                b"a2b-b|7",
+                b"2",
+                b"7",
+                b"v",
+                b"100",
+            ],
+        )
+        .unwrap();
         call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
         call(con, &[b"CALC.PURGEA", b"a2b-a|2", b"a2b-b|", b"2"]).unwrap();
         call(con, &[b"CALC.PURGEA", b"a2b-a|404", b"a2b-b|", b"404"]).unwrap();
@@ -132,8 +184,15 @@ fn commands_compose_in_multi_and_scripts() {
     let value = pack(&rmpv::Value::Array(vec![rmpv::Value::from(5)]));
     let (added, dict): (i64, Vec<Value>) = redis::pipe()
         .atomic()
-        .cmd("CALC.HSETEX").arg("h").arg("f").arg(&value).arg(100)
-        .cmd("CALC.GETDICT").arg("h").arg("f").arg("t")
+        .cmd("CALC.HSETEX")
+        .arg("h")
+        .arg("f")
+        .arg(&value)
+        .arg(100)
+        .cmd("CALC.GETDICT")
+        .arg("h")
+        .arg("f")
+        .arg("t")
         .query(&mut con)
         .unwrap();
     assert_eq!(added, 1);
@@ -152,9 +211,13 @@ fn commands_compose_in_multi_and_scripts() {
 fn module_identifies_itself_and_reports_info() {
     let server = Server::start();
     let mut con = server.client();
-    let Value::Array(modules) = redis::cmd("MODULE").arg("LIST").query(&mut con).unwrap() else { panic!() };
+    let Value::Array(modules) = redis::cmd("MODULE").arg("LIST").query(&mut con).unwrap() else {
+        panic!()
+    };
     let named_calc = |m: &Value| match m {
-        Value::Array(fields) => fields.windows(2).any(|w| w[0] == common::bulk("name") && w[1] == common::bulk("calc")),
+        Value::Array(fields) => fields
+            .windows(2)
+            .any(|w| w[0] == common::bulk("name") && w[1] == common::bulk("calc")),
         _ => false,
     };
     assert!(modules.iter().any(named_calc), "{modules:?}");
@@ -173,7 +236,18 @@ fn writes_signal_modified_keys_to_watch() {
     let mut writer = server.client();
     for (key, write) in [
         ("h", &[&b"CALC.HSETEX"[..], b"h", b"f", b"v", b"100"][..]),
-        ("a2b-b|7", &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"v", b"100"]),
+        (
+            "a2b-b|7",
+            &[
+                b"CALC.A2BSET",
+                b"a2b-a|1",
+                b"a2b-b|7",
+                b"1",
+                b"7",
+                b"v",
+                b"100",
+            ],
+        ),
         ("a2b-b|7", &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]),
     ] {
         let _: () = redis::cmd("WATCH").arg(key).query(&mut watcher).unwrap();
@@ -189,17 +263,41 @@ fn writes_signal_modified_keys_to_watch() {
 fn writes_invalidate_client_side_caches() {
     let server = Server::start();
     let mut invalidations = server.client();
-    let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut invalidations).unwrap();
+    let id: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query(&mut invalidations)
+        .unwrap();
     let mut pubsub = invalidations.as_pubsub();
     pubsub.subscribe("__redis__:invalidate").unwrap();
-    pubsub.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
 
     let mut cached = server.client();
-    let _: () = redis::cmd("CLIENT").arg(&["TRACKING", "on", "REDIRECT"]).arg(id).query(&mut cached).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["TRACKING", "on", "REDIRECT"])
+        .arg(id)
+        .query(&mut cached)
+        .unwrap();
     let mut writer = server.client();
-    call(&mut writer, &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"v", b"100"]).unwrap();
+    call(
+        &mut writer,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|1",
+            b"a2b-b|7",
+            b"1",
+            b"7",
+            b"v",
+            b"100",
+        ],
+    )
+    .unwrap();
     for (key, write) in [
-        ("a2b-a|1", &[&b"CALC.HSETEX"[..], b"a2b-a|1", b"8", b"v", b"100"][..]),
+        (
+            "a2b-a|1",
+            &[&b"CALC.HSETEX"[..], b"a2b-a|1", b"8", b"v", b"100"][..],
+        ),
         ("a2b-b|7", &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]),
     ] {
         // Reading the key makes the server track it for this client.
@@ -207,6 +305,9 @@ fn writes_invalidate_client_side_caches() {
         call(&mut writer, write).unwrap();
         let msg = pubsub.get_message().expect("an invalidation message");
         let keys: Vec<String> = msg.get_payload().unwrap();
-        assert!(keys.iter().any(|k| k == key), "{key} not invalidated: {keys:?}");
+        assert!(
+            keys.iter().any(|k| k == key),
+            "{key} not invalidated: {keys:?}"
+        );
     }
 }

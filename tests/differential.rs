@@ -23,11 +23,26 @@ const EXPIRE_MS: u64 = 20;
 const EXPIRE_PAUSE: Duration = Duration::from_millis(25);
 
 enum Op {
-    Set { key: String, pairs: Vec<(String, Vec<u8>)>, seconds: u32 },
-    Stash { a: u32, b: u32, value: Vec<u8>, seconds: u32 },
-    PurgeA { a: u32 },
-    PurgeB { b: u32 },
-    Expire { key: String },
+    Set {
+        key: String,
+        pairs: Vec<(String, Vec<u8>)>,
+        seconds: u32,
+    },
+    Stash {
+        a: u32,
+        b: u32,
+        value: Vec<u8>,
+        seconds: u32,
+    },
+    PurgeA {
+        a: u32,
+    },
+    PurgeB {
+        b: u32,
+    },
+    Expire {
+        key: String,
+    },
 }
 
 fn any_key(rng: &mut StdRng) -> String {
@@ -40,7 +55,8 @@ fn any_key(rng: &mut StdRng) -> String {
 }
 
 fn random_op(rng: &mut StdRng) -> Op {
-    let value = |rng: &mut StdRng| -> Vec<u8> { (0..rng.gen_range(0..12)).map(|_| rng.gen()).collect() };
+    let value =
+        |rng: &mut StdRng| -> Vec<u8> { (0..rng.gen_range(0..12)).map(|_| rng.gen()).collect() };
     match rng.gen_range(0..100) {
         0..=29 => Op::Set {
             key: format!("calculated-a|{}", rng.gen_range(0..IDS)),
@@ -49,24 +65,49 @@ fn random_op(rng: &mut StdRng) -> Op {
         },
         30..=44 => Op::Set {
             key: format!("calculated-a|{}", rng.gen_range(0..IDS)),
-            pairs: (0..rng.gen_range(2..5)).map(|_| (rng.gen_range(0..IDS).to_string(), value(rng))).collect(),
+            pairs: (0..rng.gen_range(2..5))
+                .map(|_| (rng.gen_range(0..IDS).to_string(), value(rng)))
+                .collect(),
             seconds: rng.gen_range(100..1000),
         },
-        45..=76 => Op::Stash { a: rng.gen_range(0..IDS), b: rng.gen_range(0..IDS), value: value(rng), seconds: rng.gen_range(100..1000) },
-        77..=88 => Op::PurgeA { a: rng.gen_range(0..IDS) },
-        89..=95 => Op::PurgeB { b: rng.gen_range(0..IDS) },
+        45..=76 => Op::Stash {
+            a: rng.gen_range(0..IDS),
+            b: rng.gen_range(0..IDS),
+            value: value(rng),
+            seconds: rng.gen_range(100..1000),
+        },
+        77..=88 => Op::PurgeA {
+            a: rng.gen_range(0..IDS),
+        },
+        89..=95 => Op::PurgeB {
+            b: rng.gen_range(0..IDS),
+        },
         _ => Op::Expire { key: any_key(rng) },
     }
 }
 
 fn run_lua(con: &mut Connection, op: &Op) -> Option<Value> {
     match op {
-        Op::Set { key, pairs, seconds } if pairs.len() == 1 => {
+        Op::Set {
+            key,
+            pairs,
+            seconds,
+        } if pairs.len() == 1 => {
             let (field, value) = &pairs[0];
-            let _: i64 = Script::new(HSET_WITH_EXPIRY).key(key).arg(field).arg(value).arg(seconds).invoke(con).unwrap();
+            let _: i64 = Script::new(HSET_WITH_EXPIRY)
+                .key(key)
+                .arg(field)
+                .arg(value)
+                .arg(seconds)
+                .invoke(con)
+                .unwrap();
             None
         }
-        Op::Set { key, pairs, seconds } => {
+        Op::Set {
+            key,
+            pairs,
+            seconds,
+        } => {
             let script = Script::new(HSET_MANY_WITH_EXPIRY);
             let mut invocation = script.key(key);
             for (f, v) in pairs {
@@ -74,22 +115,53 @@ fn run_lua(con: &mut Connection, op: &Op) -> Option<Value> {
             }
             Some(invocation.arg(seconds).invoke(con).unwrap())
         }
-        Op::Stash { a, b, value, seconds } => {
+        Op::Stash {
+            a,
+            b,
+            value,
+            seconds,
+        } => {
             let hset = Script::new(HSET_WITH_EXPIRY);
-            let _: i64 = hset.key(format!("a2b-a|{a}")).arg(b).arg(value).arg(seconds).invoke(con).unwrap();
-            let _: i64 = hset.key(format!("a2b-b|{b}")).arg(a).arg(value).arg(seconds).invoke(con).unwrap();
+            let _: i64 = hset
+                .key(format!("a2b-a|{a}"))
+                .arg(b)
+                .arg(value)
+                .arg(seconds)
+                .invoke(con)
+                .unwrap();
+            let _: i64 = hset
+                .key(format!("a2b-b|{b}"))
+                .arg(a)
+                .arg(value)
+                .arg(seconds)
+                .invoke(con)
+                .unwrap();
             None
         }
         Op::PurgeA { a } => {
-            let _: i64 = Script::new(PURGE).key(format!("a2b-a|{a}")).arg("a2b-b|").arg(a).invoke(con).unwrap();
+            let _: i64 = Script::new(PURGE)
+                .key(format!("a2b-a|{a}"))
+                .arg("a2b-b|")
+                .arg(a)
+                .invoke(con)
+                .unwrap();
             None
         }
         Op::PurgeB { b } => {
-            let _: i64 = Script::new(PURGE).key(format!("a2b-b|{b}")).arg("a2b-a|").arg(b).invoke(con).unwrap();
+            let _: i64 = Script::new(PURGE)
+                .key(format!("a2b-b|{b}"))
+                .arg("a2b-a|")
+                .arg(b)
+                .invoke(con)
+                .unwrap();
             None
         }
         Op::Expire { key } => {
-            let _: i64 = redis::cmd("PEXPIRE").arg(key).arg(EXPIRE_MS).query(con).unwrap();
+            let _: i64 = redis::cmd("PEXPIRE")
+                .arg(key)
+                .arg(EXPIRE_MS)
+                .query(con)
+                .unwrap();
             None
         }
     }
@@ -97,7 +169,11 @@ fn run_lua(con: &mut Connection, op: &Op) -> Option<Value> {
 
 fn run_module(con: &mut Connection, op: &Op) -> Option<Value> {
     match op {
-        Op::Set { key, pairs, seconds } => {
+        Op::Set {
+            key,
+            pairs,
+            seconds,
+        } => {
             let mut cmd = redis::cmd("CALC.HSETEX");
             cmd.arg(key);
             for (f, v) in pairs {
@@ -106,20 +182,45 @@ fn run_module(con: &mut Connection, op: &Op) -> Option<Value> {
             let reply: Value = cmd.arg(seconds).query(con).unwrap();
             (pairs.len() > 1).then_some(reply)
         }
-        Op::Stash { a, b, value, seconds } => {
+        Op::Stash {
+            a,
+            b,
+            value,
+            seconds,
+        } => {
             let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
             let (a, b, s) = (a.to_string(), b.to_string(), seconds.to_string());
-            call(con, &[b"CALC.A2BSET", akey.as_bytes(), bkey.as_bytes(), a.as_bytes(), b.as_bytes(), value, s.as_bytes()]).unwrap();
+            call(
+                con,
+                &[
+                    b"CALC.A2BSET",
+                    akey.as_bytes(),
+                    bkey.as_bytes(),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    value,
+                    s.as_bytes(),
+                ],
+            )
+            .unwrap();
             None
         }
         Op::PurgeA { a } => {
             let (akey, a) = (format!("a2b-a|{a}"), a.to_string());
-            call(con, &[b"CALC.PURGEA", akey.as_bytes(), b"a2b-b|", a.as_bytes()]).unwrap();
+            call(
+                con,
+                &[b"CALC.PURGEA", akey.as_bytes(), b"a2b-b|", a.as_bytes()],
+            )
+            .unwrap();
             None
         }
         Op::PurgeB { b } => {
             let (bkey, b) = (format!("a2b-b|{b}"), b.to_string());
-            call(con, &[b"CALC.PURGEA", bkey.as_bytes(), b"a2b-a|", b.as_bytes()]).unwrap();
+            call(
+                con,
+                &[b"CALC.PURGEA", bkey.as_bytes(), b"a2b-a|", b.as_bytes()],
+            )
+            .unwrap();
             None
         }
         Op::Expire { .. } => run_lua(con, op),
@@ -128,7 +229,10 @@ fn run_module(con: &mut Connection, op: &Op) -> Option<Value> {
 
 fn subscribe(server: &Server) -> redis::PubSub<'static> {
     let mut admin = server.client();
-    let _: () = redis::cmd("CONFIG").arg(&["SET", "notify-keyspace-events", "EA"]).query(&mut admin).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "notify-keyspace-events", "EA"])
+        .query(&mut admin)
+        .unwrap();
     // Leaked on purpose: the subscription lives until the test ends.
     let con: &'static mut Connection = Box::leak(Box::new(server.client()));
     let mut pubsub = con.as_pubsub();
@@ -142,15 +246,24 @@ const END_MARKER: &str = "__keyevent@0__:end-of-run";
 /// server's messages arrive in order, so nothing is cut off however slow the
 /// server is (e.g. under valgrind).
 fn drain(server: &Server, pubsub: &mut redis::PubSub) -> Vec<(String, String)> {
-    let _: i64 = redis::cmd("PUBLISH").arg(END_MARKER).arg("end").query(&mut server.client()).unwrap();
-    pubsub.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(END_MARKER)
+        .arg("end")
+        .query(&mut server.client())
+        .unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let mut seen = Vec::new();
     loop {
         let msg = pubsub.get_message().expect("events up to the end marker");
         if msg.get_channel_name() == END_MARKER {
             break;
         }
-        seen.push((msg.get_channel_name().to_string(), msg.get_payload::<String>().unwrap()));
+        seen.push((
+            msg.get_channel_name().to_string(),
+            msg.get_payload::<String>().unwrap(),
+        ));
     }
     seen.sort();
     seen
@@ -161,7 +274,8 @@ fn thousands_of_random_operations_end_the_same_as_the_lua_scripts() {
     for seed in [7u64, 2024] {
         let (lua_server, module_server) = (Server::start(), Server::start());
         let (mut lua, mut module) = (lua_server.client(), module_server.client());
-        let (mut lua_events, mut module_events) = (subscribe(&lua_server), subscribe(&module_server));
+        let (mut lua_events, mut module_events) =
+            (subscribe(&lua_server), subscribe(&module_server));
 
         let mut rng = StdRng::seed_from_u64(seed);
         for step in 0..2500 {
@@ -178,13 +292,20 @@ fn thousands_of_random_operations_end_the_same_as_the_lua_scripts() {
         for con in [&mut lua, &mut module] {
             for id in 0..IDS {
                 for prefix in ["calculated-a|", "a2b-a|", "a2b-b|"] {
-                    let _: i64 = redis::cmd("EXISTS").arg(format!("{prefix}{id}")).query(con).unwrap();
+                    let _: i64 = redis::cmd("EXISTS")
+                        .arg(format!("{prefix}{id}"))
+                        .query(con)
+                        .unwrap();
                 }
             }
         }
 
         let data = snapshot(&mut module);
-        assert_eq!(data, snapshot(&mut lua), "seed {seed}: final data or TTL presence differ");
+        assert_eq!(
+            data,
+            snapshot(&mut lua),
+            "seed {seed}: final data or TTL presence differ"
+        );
         assert!(data.len() > 5, "the sequence should leave data behind");
         let events = drain(&module_server, &mut module_events);
         let by_lua = drain(&lua_server, &mut lua_events);
@@ -208,10 +329,15 @@ fn thousands_of_random_operations_end_the_same_as_the_lua_scripts() {
                 only(&by_lua, &events)
             );
         }
-        let kinds: std::collections::BTreeSet<&str> =
-            events.iter().map(|(c, _)| c.trim_start_matches("__keyevent@0__:")).collect();
+        let kinds: std::collections::BTreeSet<&str> = events
+            .iter()
+            .map(|(c, _)| c.trim_start_matches("__keyevent@0__:"))
+            .collect();
         for kind in ["hset", "expire", "hdel", "del", "expired"] {
-            assert!(kinds.contains(kind), "seed {seed}: no {kind} event exercised");
+            assert!(
+                kinds.contains(kind),
+                "seed {seed}: no {kind} event exercised"
+            );
         }
     }
 }

@@ -24,9 +24,26 @@ const COMMANDS: &[&str] = &[
 
 fn seed(con: &mut Connection) {
     register(con, "perms", PERMS);
-    let value = pack(&Mp::Array(vec![Mp::Boolean(true), Mp::Nil, Mp::from(1), Mp::Array(vec![Mp::Nil, Mp::Nil])]));
+    let value = pack(&Mp::Array(vec![
+        Mp::Boolean(true),
+        Mp::Nil,
+        Mp::from(1),
+        Mp::Array(vec![Mp::Nil, Mp::Nil]),
+    ]));
     call(con, &[b"CALC.HSETEX", b"h", b"f", &value, b"1000"]).unwrap();
-    call(con, &[b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", &value, b"1000"]).unwrap();
+    call(
+        con,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|1",
+            b"a2b-b|7",
+            b"1",
+            b"7",
+            &value,
+            b"1000",
+        ],
+    )
+    .unwrap();
     let _: () = con.set("s", "string").unwrap();
 }
 
@@ -61,9 +78,17 @@ fn wrong_arities_are_refused_for_every_command() {
             }
             // Arguments that would change seeded data were the arity accepted.
             let mut args: Vec<&[u8]> = vec![command.as_bytes()];
-            args.extend(["h", "f", "perms", "7", "x", "y", "10", "z", "w"].iter().take(argc - 1).map(|s| s.as_bytes()));
+            args.extend(
+                ["h", "f", "perms", "7", "x", "y", "10", "z", "w"]
+                    .iter()
+                    .take(argc - 1)
+                    .map(|s| s.as_bytes()),
+            );
             let err = common::call_err(&mut con, &args);
-            assert!(err.contains("wrong number of arguments"), "{command} with {argc}: {err}");
+            assert!(
+                err.contains("wrong number of arguments"),
+                "{command} with {argc}: {err}"
+            );
             alive(&mut con);
         }
     }
@@ -77,16 +102,46 @@ fn bad_expire_times_are_refused_by_every_writer() {
     let mut con = server.client();
     seed(&mut con);
     let before = snapshot(&mut con);
-    for seconds in ["0", "-1", "abc", "1.0", "1e3", "", "0x10", "18446744073709551616", "9223372036854775807", "\0"] {
+    for seconds in [
+        "0",
+        "-1",
+        "abc",
+        "1.0",
+        "1e3",
+        "",
+        "0x10",
+        "18446744073709551616",
+        "9223372036854775807",
+        "\0",
+    ] {
         let s = seconds.as_bytes();
         for args in [
             vec![&b"CALC.HSETEX"[..], b"h", b"f", b"new", s],
             vec![b"CALC.HSETEX", b"fresh", b"f", b"new", b"g", b"new", s],
-            vec![b"CALC.A2BSET", b"a2b-a|1", b"a2b-b|7", b"1", b"7", b"new", s],
-            vec![b"CALC.A2BSET", b"a2b-a|9", b"a2b-b|9", b"9", b"9", b"new", s],
+            vec![
+                b"CALC.A2BSET",
+                b"a2b-a|1",
+                b"a2b-b|7",
+                b"1",
+                b"7",
+                b"new",
+                s,
+            ],
+            vec![
+                b"CALC.A2BSET",
+                b"a2b-a|9",
+                b"a2b-b|9",
+                b"9",
+                b"9",
+                b"new",
+                s,
+            ],
         ] {
             let err = common::call_err(&mut con, &args);
-            assert!(err.starts_with("ERR invalid expire time"), "{seconds:?}: {err}");
+            assert!(
+                err.starts_with("ERR invalid expire time"),
+                "{seconds:?}: {err}"
+            );
             alive(&mut con);
         }
     }
@@ -104,27 +159,55 @@ fn empty_and_binary_names_work_and_touch_nothing_else() {
         let key = [b"k".as_slice(), name].concat();
         let seconds = b"100";
         // Writers with odd names create exactly the keys named.
-        assert_eq!(call(&mut con, &[b"CALC.HSETEX", name, name, name, seconds]).unwrap(), redis::Value::Int(1));
+        assert_eq!(
+            call(&mut con, &[b"CALC.HSETEX", name, name, name, seconds]).unwrap(),
+            redis::Value::Int(1)
+        );
         assert_eq!(con.hget::<_, _, Vec<u8>>(*name, *name).unwrap(), *name);
-        call(&mut con, &[b"CALC.A2BSET", &key, &[&key[..], b"b"].concat(), name, name, name, seconds]).unwrap();
+        call(
+            &mut con,
+            &[
+                b"CALC.A2BSET",
+                &key,
+                &[&key[..], b"b"].concat(),
+                name,
+                name,
+                name,
+                seconds,
+            ],
+        )
+        .unwrap();
         // Readers with odd names answer nil or an error.
         let reply = call(&mut con, &[b"CALC.GETDICT", name, name, b"perms"]);
-        assert!(reply.is_err(), "a raw string is not a packed value: {reply:?}");
+        assert!(
+            reply.is_err(),
+            "a raw string is not a packed value: {reply:?}"
+        );
         let err = common::call_err(&mut con, &[b"CALC.GETDICT", b"h", b"f", name]);
         assert!(err.starts_with("ERR unknown template"), "{err}");
         let err = common::call_err(&mut con, &[b"CALC.MGETDICT", b"h", name, name]);
         assert!(err.starts_with("ERR unknown template"), "{err}");
         // Templates with odd names, and odd bytes as definitions.
-        let ok: String = redis::cmd("CALC.TEMPLATE.SET").arg(*name).arg(r#"["a"]"#).query(&mut con).unwrap();
+        let ok: String = redis::cmd("CALC.TEMPLATE.SET")
+            .arg(*name)
+            .arg(r#"["a"]"#)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(ok, "OK");
         let err = common::call_err(&mut con, &[b"CALC.TEMPLATE.SET", b"t", name]);
         assert!(err.starts_with("ERR invalid template definition"), "{err}");
-        assert_eq!(call(&mut con, &[b"CALC.TEMPLATE.DEL", name]).unwrap(), redis::Value::Int(1));
+        assert_eq!(
+            call(&mut con, &[b"CALC.TEMPLATE.DEL", name]).unwrap(),
+            redis::Value::Int(1)
+        );
         // A purge whose prefix and member are odd bytes.
         call(&mut con, &[b"CALC.PURGEA", &key, name, name]).unwrap();
         alive(&mut con);
     }
-    let after: Vec<_> = snapshot(&mut con).into_iter().filter(|(k, ..)| before.iter().any(|(b, ..)| b == k)).collect();
+    let after: Vec<_> = snapshot(&mut con)
+        .into_iter()
+        .filter(|(k, ..)| before.iter().any(|(b, ..)| b == k))
+        .collect();
     assert_eq!(after, before, "keys stored beforehand must be unchanged");
 }
 
@@ -149,9 +232,17 @@ fn hostile_values() -> Vec<(&'static str, Vec<u8>)> {
         ("ext32", vec![0x94, 0xc9, 0xff, 0xff, 0xff, 0xff, 0x01]),
         ("array16 short", vec![0x94, 0xdc, 0xff, 0xff, 0xc0]),
     ];
-    let mut values = vec![("million deep", million_deep), ("million maps deep", million_maps)];
+    let mut values = vec![
+        ("million deep", million_deep),
+        ("million maps deep", million_maps),
+    ];
     values.extend(huge_claims);
-    let good = pack(&Mp::Array(vec![Mp::F64(f64::MAX), Mp::from(u64::MAX), Mp::from(i64::MIN), Mp::Array(vec![Mp::F32(f32::MIN), Mp::from("x")])]));
+    let good = pack(&Mp::Array(vec![
+        Mp::F64(f64::MAX),
+        Mp::from(u64::MAX),
+        Mp::from(i64::MIN),
+        Mp::Array(vec![Mp::F32(f32::MIN), Mp::from("x")]),
+    ]));
     for cut in 0..good.len() {
         values.push(("truncated", good[..cut].to_vec()));
     }
@@ -167,24 +258,50 @@ fn hostile_stored_values_get_clean_errors_without_memory_jumps() {
     for (i, (_, value)) in values.iter().enumerate() {
         let _: i64 = con.hset("hostile", i, value.as_slice()).unwrap();
     }
-    let used = |con: &mut Connection| info_field(con, "memory", "used_memory").unwrap().parse::<i64>().unwrap();
+    let used = |con: &mut Connection| {
+        info_field(con, "memory", "used_memory")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
     let before = used(&mut con);
     for round in 0..3 {
         for (i, (what, _)) in values.iter().enumerate() {
             let field = i.to_string();
-            let err = common::call_err(&mut con, &[b"CALC.GETDICT", b"hostile", field.as_bytes(), b"perms"]);
+            let err = common::call_err(
+                &mut con,
+                &[b"CALC.GETDICT", b"hostile", field.as_bytes(), b"perms"],
+            );
             assert!(err.starts_with("ERR "), "{what}: {err}");
             if round == 0 {
-                let err = common::call_err(&mut con, &[b"CALC.MGETDICT", b"hostile", b"perms", b"nofield", field.as_bytes()]);
+                let err = common::call_err(
+                    &mut con,
+                    &[
+                        b"CALC.MGETDICT",
+                        b"hostile",
+                        b"perms",
+                        b"nofield",
+                        field.as_bytes(),
+                    ],
+                );
                 assert!(err.starts_with("ERR "), "{what}: {err}");
             }
         }
         alive(&mut con);
     }
     let after = used(&mut con);
-    assert!(after - before < 1 << 20, "used_memory grew from {before} to {after}");
-    let peak = info_field(&mut con, "memory", "used_memory_peak").unwrap().parse::<i64>().unwrap();
-    assert!(peak < before + (8 << 20), "peak {peak} vs {before}: something allocated from a claimed length");
+    assert!(
+        after - before < 1 << 20,
+        "used_memory grew from {before} to {after}"
+    );
+    let peak = info_field(&mut con, "memory", "used_memory_peak")
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    assert!(
+        peak < before + (8 << 20),
+        "peak {peak} vs {before}: something allocated from a claimed length"
+    );
     // The seeded value still decodes.
     assert!(call(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"perms"]).is_ok());
 }
@@ -195,11 +312,25 @@ fn at_maxmemory_writers_are_refused_and_readers_and_purges_still_work() {
     let mut con = server.client();
     seed(&mut con);
     let before = snapshot(&mut con);
-    let _: () = redis::cmd("CONFIG").arg(&["SET", "maxmemory-policy", "noeviction"]).query(&mut con).unwrap();
-    let _: () = redis::cmd("CONFIG").arg(&["SET", "maxmemory", "1"]).query(&mut con).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory-policy", "noeviction"])
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "1"])
+        .query(&mut con)
+        .unwrap();
     for args in [
         &[&b"CALC.HSETEX"[..], b"h", b"g", b"v", b"10"][..],
-        &[b"CALC.A2BSET", b"a2b-a|2", b"a2b-b|8", b"2", b"8", b"v", b"10"],
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|2",
+            b"a2b-b|8",
+            b"2",
+            b"8",
+            b"v",
+            b"10",
+        ],
         &[b"CALC.TEMPLATE.SET", b"new", b"[\"a\"]"],
     ] {
         let err = common::call_err(&mut con, args);
@@ -210,7 +341,13 @@ fn at_maxmemory_writers_are_refused_and_readers_and_purges_still_work() {
     assert!(call(&mut con, &[b"CALC.MGETDICT", b"h", b"perms", b"f"]).is_ok());
     assert!(call(&mut con, &[b"CALC.TEMPLATE.GET", b"perms"]).is_ok());
     // Purges only free memory: like HDEL and DEL, they run at the limit.
-    assert_eq!(call(&mut con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap(), redis::Value::Int(1));
-    let _: () = redis::cmd("CONFIG").arg(&["SET", "maxmemory", "0"]).query(&mut con).unwrap();
+    assert_eq!(
+        call(&mut con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap(),
+        redis::Value::Int(1)
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "maxmemory", "0"])
+        .query(&mut con)
+        .unwrap();
     assert!(call(&mut con, &[b"CALC.HSETEX", b"h", b"g", b"v", b"10"]).is_ok());
 }

@@ -23,7 +23,10 @@ fn creating_the_key_sets_its_ttl_and_counts_new_fields() {
     assert!((99..=100).contains(&ttl), "ttl {ttl}");
     assert_eq!(con.hget::<_, _, String>("h", "f1").unwrap(), "v1");
 
-    assert_eq!(hsetex(&mut con, &[b"m", b"a", b"1", b"b", b"2", b"c", b"3", b"60"]), 3);
+    assert_eq!(
+        hsetex(&mut con, &[b"m", b"a", b"1", b"b", b"2", b"c", b"3", b"60"]),
+        3
+    );
     let all: std::collections::BTreeMap<String, String> = con.hgetall("m").unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all["b"], "2");
@@ -36,7 +39,10 @@ fn a_later_field_never_prolongs_the_ttl() {
     let mut con = server.client();
     hsetex(&mut con, &[b"h", b"f1", b"v", b"100"]);
     let expire_at: i64 = redis::cmd("PEXPIRETIME").arg("h").query(&mut con).unwrap();
-    assert_eq!(hsetex(&mut con, &[b"h", b"f2", b"v", b"f3", b"v", b"100000"]), 2);
+    assert_eq!(
+        hsetex(&mut con, &[b"h", b"f2", b"v", b"f3", b"v", b"100000"]),
+        2
+    );
     let after: i64 = redis::cmd("PEXPIRETIME").arg("h").query(&mut con).unwrap();
     assert_eq!(after, expire_at, "the absolute expiry must not move");
     assert_eq!(con.hlen::<_, i64>("h").unwrap(), 3);
@@ -101,7 +107,10 @@ fn invalid_expire_times_are_refused_and_change_nothing() {
     ] {
         for key in [&b"h"[..], b"fresh"] {
             let err = call_err(&mut con, &[b"CALC.HSETEX", key, b"f", b"changed", seconds]);
-            assert!(err.starts_with("ERR invalid expire time"), "{seconds:?}: {err}");
+            assert!(
+                err.starts_with("ERR invalid expire time"),
+                "{seconds:?}: {err}"
+            );
         }
     }
     assert_eq!(snapshot(&mut con), before);
@@ -115,7 +124,18 @@ fn wrongtype_leaves_the_key_as_it_was() {
     let _: i64 = con.rpush("l", "x").unwrap();
     let before = snapshot(&mut con);
     for key in ["s", "l"] {
-        let err = call_err(&mut con, &[b"CALC.HSETEX", key.as_bytes(), b"f", b"v", b"f2", b"v", b"10"]);
+        let err = call_err(
+            &mut con,
+            &[
+                b"CALC.HSETEX",
+                key.as_bytes(),
+                b"f",
+                b"v",
+                b"f2",
+                b"v",
+                b"10",
+            ],
+        );
         assert!(err.starts_with("WRONGTYPE"), "{err}");
     }
     assert_eq!(snapshot(&mut con), before);
@@ -168,6 +188,12 @@ fn an_expired_key_is_created_again_with_a_fresh_ttl() {
 fn command_names_are_case_insensitive() {
     let server = Server::start();
     let mut con = server.client();
-    assert_eq!(call(&mut con, &[b"calc.hsetex", b"h", b"f", b"v", b"10"]).unwrap(), Value::Int(1));
-    assert_eq!(call(&mut con, &[b"Calc.HSetEx", b"h", b"g", b"v", b"10"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        call(&mut con, &[b"calc.hsetex", b"h", b"f", b"v", b"10"]).unwrap(),
+        Value::Int(1)
+    );
+    assert_eq!(
+        call(&mut con, &[b"Calc.HSetEx", b"h", b"g", b"v", b"10"]).unwrap(),
+        Value::Int(1)
+    );
 }

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{call, expiries, info_field, pack, register, snapshot, templates, wait_until, Server, PERMS};
+use common::{
+    call, expiries, info_field, pack, register, snapshot, templates, wait_until, Server, PERMS,
+};
 use redis::Connection;
 
 /// A workload touching every writer: created and existing keys, multi-field
@@ -17,13 +19,49 @@ fn workload(con: &mut Connection) {
         let key = format!("calculated-a|{}", i % 7);
         let field = i.to_string();
         let ttl = (100 + i).to_string();
-        call(con, &[b"CALC.HSETEX", key.as_bytes(), field.as_bytes(), &value, ttl.as_bytes()]).unwrap();
+        call(
+            con,
+            &[
+                b"CALC.HSETEX",
+                key.as_bytes(),
+                field.as_bytes(),
+                &value,
+                ttl.as_bytes(),
+            ],
+        )
+        .unwrap();
     }
-    call(con, &[b"CALC.HSETEX", b"multi", b"a", b"1", b"b", b"2", b"a", b"3", b"500"]).unwrap();
+    call(
+        con,
+        &[
+            b"CALC.HSETEX",
+            b"multi",
+            b"a",
+            b"1",
+            b"b",
+            b"2",
+            b"a",
+            b"3",
+            b"500",
+        ],
+    )
+    .unwrap();
     for (a, b) in [(1, 7), (1, 8), (2, 7), (3, 9), (3, 8), (4, 10)] {
         let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
         let (a, b) = (a.to_string(), b.to_string());
-        call(con, &[b"CALC.A2BSET", akey.as_bytes(), bkey.as_bytes(), a.as_bytes(), b.as_bytes(), &value, b"1000"]).unwrap();
+        call(
+            con,
+            &[
+                b"CALC.A2BSET",
+                akey.as_bytes(),
+                bkey.as_bytes(),
+                a.as_bytes(),
+                b.as_bytes(),
+                &value,
+                b"1000",
+            ],
+        )
+        .unwrap();
     }
     call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
     call(con, &[b"CALC.PURGEA", b"a2b-b|10", b"a2b-a|", b"10"]).unwrap();
@@ -38,9 +76,17 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
     register(&mut p, "early", r#"["e",["sub",["s"]]]"#);
     call(&mut p, &[b"CALC.HSETEX", b"early-key", b"f", b"v", b"300"]).unwrap();
 
-    let replica = Server::start_with(&["--save", "", "--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let replica = Server::start_with(&[
+        "--save",
+        "",
+        "--replicaof",
+        "127.0.0.1",
+        &primary.port.to_string(),
+    ]);
     let mut r = replica.client();
-    wait_until(20, "replica link", || info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up"));
+    wait_until(20, "replica link", || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    });
 
     // The rest arrives through the replication stream.
     workload(&mut p);
@@ -48,7 +94,11 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
     assert_eq!(acked, 1);
 
     assert_eq!(snapshot(&mut r), snapshot(&mut p));
-    assert_eq!(expiries(&mut r), expiries(&mut p), "absolute expiries must be identical");
+    assert_eq!(
+        expiries(&mut r),
+        expiries(&mut p),
+        "absolute expiries must be identical"
+    );
     assert_eq!(templates(&mut r), templates(&mut p));
     assert_eq!(templates(&mut r).len(), 3);
 
@@ -61,19 +111,39 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
 
 #[test]
 fn the_aof_holds_effects_and_replays_to_the_same_state() {
-    let server = Server::start_with(&["--save", "", "--appendonly", "yes", "--appendfsync", "always"]);
+    let server = Server::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
     let mut con = server.client();
     workload(&mut con);
     let (data, expiry, tmpl) = (snapshot(&mut con), expiries(&mut con), templates(&mut con));
 
     let aof = aof_text(&server);
     for module_writer in ["CALC.HSETEX", "CALC.A2BSET", "CALC.PURGEA"] {
-        assert!(!aof.to_uppercase().contains(module_writer), "{module_writer} must replicate as effects");
+        assert!(
+            !aof.to_uppercase().contains(module_writer),
+            "{module_writer} must replicate as effects"
+        );
     }
-    for effect in ["HSET", "PEXPIREAT", "HDEL", "DEL", "CALC.TEMPLATE.SET", "CALC.TEMPLATE.DEL"] {
+    for effect in [
+        "HSET",
+        "PEXPIREAT",
+        "HDEL",
+        "DEL",
+        "CALC.TEMPLATE.SET",
+        "CALC.TEMPLATE.DEL",
+    ] {
         assert!(aof.to_uppercase().contains(effect), "AOF lacks {effect}");
     }
-    assert!(!aof.to_uppercase().contains("\r\nEXPIRE\r\n"), "never a relative expiry");
+    assert!(
+        !aof.to_uppercase().contains("\r\nEXPIRE\r\n"),
+        "never a relative expiry"
+    );
 
     let dir = server.kill();
     let server = Server::start_in(dir, &["--save", "", "--appendonly", "yes"]);
@@ -98,7 +168,14 @@ fn aof_text(server: &Server) -> String {
 
 #[test]
 fn templates_survive_an_aof_rewrite_and_restart() {
-    let server = Server::start_with(&["--save", "", "--appendonly", "yes", "--aof-use-rdb-preamble", "yes"]);
+    let server = Server::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "yes",
+    ]);
     let mut con = server.client();
     workload(&mut con);
     let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
@@ -115,7 +192,12 @@ fn templates_survive_an_aof_rewrite_and_restart() {
 
 /// Crashes `server`, starts a new one on its files, and checks that it holds
 /// `data` and the templates `tmpl`.
-fn restart_keeps(server: Server, extra: &[&str], data: &[common::SnapshotEntry], tmpl: &[(Vec<u8>, String)]) {
+fn restart_keeps(
+    server: Server,
+    extra: &[&str],
+    data: &[common::SnapshotEntry],
+    tmpl: &[(Vec<u8>, String)],
+) {
     let server = Server::start_in(server.kill(), extra);
     let mut con = server.client();
     assert_eq!(templates(&mut con), tmpl);
@@ -124,7 +206,14 @@ fn restart_keeps(server: Server, extra: &[&str], data: &[common::SnapshotEntry],
 
 #[test]
 fn templates_survive_debug_reload_and_a_restart_from_the_rdb() {
-    let server = Server::start_with(&["--save", "", "--appendonly", "no", "--enable-debug-command", "yes"]);
+    let server = Server::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--enable-debug-command",
+        "yes",
+    ]);
     let mut con = server.client();
     workload(&mut con);
     let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
@@ -153,7 +242,11 @@ fn an_empty_registry_round_trips_too() {
 fn patch_aux_version(rdb: &mut [u8], version: u64) {
     // RDB_OPCODE_MODULE_AUX (0xf7), then the 64-bit module id as RDB_64BITLEN
     // (0x81 + 8 bytes big-endian): 54 bits of type name, 10 bits of version.
-    let at = rdb.windows(2).position(|w| w == [0xf7, 0x81]).expect("module aux field") + 2;
+    let at = rdb
+        .windows(2)
+        .position(|w| w == [0xf7, 0x81])
+        .expect("module aux field")
+        + 2;
     let id = u64::from_be_bytes(rdb[at..at + 8].try_into().unwrap());
     let patched = (id & !1023) | version;
     rdb[at..at + 8].copy_from_slice(&patched.to_be_bytes());
@@ -164,17 +257,26 @@ fn patch_aux_version(rdb: &mut [u8], version: u64) {
 #[test]
 fn an_rdb_from_an_unknown_future_version_is_refused_with_a_clear_log_line() {
     let log = load_log_of_damaged_rdb(|rdb| patch_aux_version(rdb, 9));
-    assert!(log.contains("calc: cannot load templates from the RDB: unknown encoding version 9"), "{log}");
+    assert!(
+        log.contains("calc: cannot load templates from the RDB: unknown encoding version 9"),
+        "{log}"
+    );
 }
 
 #[test]
 fn a_truncated_template_payload_is_refused() {
     let log = load_log_of_damaged_rdb(|rdb| {
         // Cut the file inside the template definition.
-        let cut = rdb.windows(4).position(|w| w == b"meta").expect("definition in the RDB");
+        let cut = rdb
+            .windows(4)
+            .position(|w| w == b"meta")
+            .expect("definition in the RDB");
         rdb.truncate(cut);
     });
-    assert!(log.contains("calc: cannot load templates from the RDB: truncated"), "{log}");
+    assert!(
+        log.contains("calc: cannot load templates from the RDB: truncated"),
+        "{log}"
+    );
 }
 
 /// Saves an RDB holding a template, lets `damage` rewrite the file, and returns
@@ -196,9 +298,22 @@ fn load_log_of_damaged_rdb(damage: impl FnOnce(&mut Vec<u8>)) -> String {
 /// itself (Redis aborts the load; its exit code reflects the RDB check it runs
 /// afterwards, so only the log tells why). Returns the log.
 fn refused_load_log(dir: &tempfile::TempDir) -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .arg("--dir")
         .arg(dir.path())
         .args(["--logfile", "redis.log", "--loadmodule"])
@@ -213,7 +328,10 @@ fn refused_load_log(dir: &tempfile::TempDir) -> String {
     let still_running = matches!(child.try_wait(), Ok(None));
     let _ = child.kill();
     let _ = child.wait();
-    assert!(!still_running, "the server started on a file it must refuse");
+    assert!(
+        !still_running,
+        "the server started on a file it must refuse"
+    );
     let log = std::fs::read_to_string(dir.path().join("redis.log")).unwrap();
     assert!(log.contains("Unrecoverable error, aborting now"), "{log}");
     log

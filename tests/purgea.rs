@@ -8,28 +8,69 @@ use redis::{Commands, Connection, Value};
 fn stash(con: &mut Connection, pairs: &[(&str, &str)]) {
     for (a, b) in pairs {
         let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-        call(con, &[b"CALC.A2BSET", akey.as_bytes(), bkey.as_bytes(), a.as_bytes(), b.as_bytes(), b"v", b"1000"]).unwrap();
+        call(
+            con,
+            &[
+                b"CALC.A2BSET",
+                akey.as_bytes(),
+                bkey.as_bytes(),
+                a.as_bytes(),
+                b.as_bytes(),
+                b"v",
+                b"1000",
+            ],
+        )
+        .unwrap();
     }
 }
 
-fn purge(con: &mut Connection, akey: &str, prefix: &str, member: &str) -> redis::RedisResult<Value> {
-    call(con, &[b"CALC.PURGEA", akey.as_bytes(), prefix.as_bytes(), member.as_bytes()])
+fn purge(
+    con: &mut Connection,
+    akey: &str,
+    prefix: &str,
+    member: &str,
+) -> redis::RedisResult<Value> {
+    call(
+        con,
+        &[
+            b"CALC.PURGEA",
+            akey.as_bytes(),
+            prefix.as_bytes(),
+            member.as_bytes(),
+        ],
+    )
 }
 
-const LAYOUT: &[(&str, &str)] = &[("1", "7"), ("1", "8"), ("1", "9"), ("2", "7"), ("3", "9"), ("3", "10")];
+const LAYOUT: &[(&str, &str)] = &[
+    ("1", "7"),
+    ("1", "8"),
+    ("1", "9"),
+    ("2", "7"),
+    ("3", "9"),
+    ("3", "10"),
+];
 
 #[test]
 fn purges_one_a_from_both_sides() {
     let server = Server::start();
     let mut con = server.client();
     stash(&mut con, LAYOUT);
-    assert_eq!(purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(), Value::Int(3));
+    assert_eq!(
+        purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(),
+        Value::Int(3)
+    );
     let mut keys: Vec<String> = con.keys("*").unwrap();
     keys.sort();
-    assert_eq!(keys, ["a2b-a|2", "a2b-a|3", "a2b-b|10", "a2b-b|7", "a2b-b|9"]);
+    assert_eq!(
+        keys,
+        ["a2b-a|2", "a2b-a|3", "a2b-b|10", "a2b-b|7", "a2b-b|9"]
+    );
     assert_eq!(con.hkeys::<_, Vec<String>>("a2b-b|7").unwrap(), ["2"]);
     assert_eq!(con.hkeys::<_, Vec<String>>("a2b-b|9").unwrap(), ["3"]);
-    assert!(!con.exists::<_, bool>("a2b-b|8").unwrap(), "an emptied b-hash disappears");
+    assert!(
+        !con.exists::<_, bool>("a2b-b|8").unwrap(),
+        "an emptied b-hash disappears"
+    );
 }
 
 #[test]
@@ -37,7 +78,10 @@ fn purging_from_the_b_side_is_the_same_command() {
     let server = Server::start();
     let mut con = server.client();
     stash(&mut con, LAYOUT);
-    assert_eq!(purge(&mut con, "a2b-b|7", "a2b-a|", "7").unwrap(), Value::Int(2));
+    assert_eq!(
+        purge(&mut con, "a2b-b|7", "a2b-a|", "7").unwrap(),
+        Value::Int(2)
+    );
     assert!(!con.exists::<_, bool>("a2b-b|7").unwrap());
     let mut a1: Vec<String> = con.hkeys("a2b-a|1").unwrap();
     a1.sort();
@@ -49,10 +93,19 @@ fn purging_from_the_b_side_is_the_same_command() {
 fn ends_like_the_design_notes_lua_script() {
     let server = Server::start();
     let mut con = server.client();
-    for (akey, prefix, member) in [("a2b-a|1", "a2b-b|", "1"), ("a2b-b|9", "a2b-a|", "9"), ("a2b-a|404", "a2b-b|", "404")] {
+    for (akey, prefix, member) in [
+        ("a2b-a|1", "a2b-b|", "1"),
+        ("a2b-b|9", "a2b-a|", "9"),
+        ("a2b-a|404", "a2b-b|", "404"),
+    ] {
         let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
         stash(&mut con, LAYOUT);
-        let _: i64 = redis::Script::new(common::lua::PURGE).key(akey).arg(prefix).arg(member).invoke(&mut con).unwrap();
+        let _: i64 = redis::Script::new(common::lua::PURGE)
+            .key(akey)
+            .arg(prefix)
+            .arg(member)
+            .invoke(&mut con)
+            .unwrap();
         let by_lua = snapshot(&mut con);
         let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
         stash(&mut con, LAYOUT);
@@ -67,7 +120,10 @@ fn a_missing_a_key_purges_nothing() {
     let mut con = server.client();
     stash(&mut con, LAYOUT);
     let before = snapshot(&mut con);
-    assert_eq!(purge(&mut con, "a2b-a|404", "a2b-b|", "404").unwrap(), Value::Int(0));
+    assert_eq!(
+        purge(&mut con, "a2b-a|404", "a2b-b|", "404").unwrap(),
+        Value::Int(0)
+    );
     assert_eq!(snapshot(&mut con), before);
 }
 
@@ -80,11 +136,16 @@ fn a_derived_key_of_another_type_is_wrongtype_and_nothing_changes() {
     let _: () = con.set("a2b-b|9", "not a hash").unwrap();
     let before = snapshot(&mut con);
     let err = call_err(&mut con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]);
-    assert!(err.starts_with("WRONGTYPE") && err.contains("a2b-b|9"), "{err}");
+    assert!(
+        err.starts_with("WRONGTYPE") && err.contains("a2b-b|9"),
+        "{err}"
+    );
     assert_eq!(snapshot(&mut con), before);
 
     let _: () = con.set("plain", "x").unwrap();
-    assert!(call_err(&mut con, &[b"CALC.PURGEA", b"plain", b"a2b-b|", b"1"]).starts_with("WRONGTYPE"));
+    assert!(
+        call_err(&mut con, &[b"CALC.PURGEA", b"plain", b"a2b-b|", b"1"]).starts_with("WRONGTYPE")
+    );
 }
 
 #[test]
@@ -97,10 +158,21 @@ fn acl_is_checked_on_every_derived_key_before_any_change() {
         .query(&mut admin)
         .unwrap();
     let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "readonly-b", "on", ">pw", "~a2b-a|*", "%R~a2b-b|*", "+@all"])
+        .arg(&[
+            "SETUSER",
+            "readonly-b",
+            "on",
+            ">pw",
+            "~a2b-a|*",
+            "%R~a2b-b|*",
+            "+@all",
+        ])
         .query(&mut admin)
         .unwrap();
-    let _: () = redis::cmd("ACL").arg(&["SETUSER", "everything", "on", ">pw", "~*", "+@all"]).query(&mut admin).unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "everything", "on", ">pw", "~*", "+@all"])
+        .query(&mut admin)
+        .unwrap();
     let before = snapshot(&mut admin);
     for user in ["a-only", "readonly-b"] {
         let mut con = redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", server.port))
@@ -108,14 +180,20 @@ fn acl_is_checked_on_every_derived_key_before_any_change() {
             .get_connection()
             .unwrap();
         let err = call_err(&mut con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]);
-        assert!(err.starts_with("NOPERM") && err.contains("a2b-b|"), "{user}: {err}");
+        assert!(
+            err.starts_with("NOPERM") && err.contains("a2b-b|"),
+            "{user}: {err}"
+        );
         assert_eq!(snapshot(&mut admin), before, "{user} changed data");
     }
     let mut con = redis::Client::open(format!("redis://everything:pw@127.0.0.1:{}/", server.port))
         .unwrap()
         .get_connection()
         .unwrap();
-    assert_eq!(purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(), Value::Int(3));
+    assert_eq!(
+        purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(),
+        Value::Int(3)
+    );
 }
 
 #[test]
@@ -123,7 +201,10 @@ fn a_derived_key_that_is_the_a_key_itself() {
     let server = Server::start();
     let mut con = server.client();
     // Field "x" of "p|x" derives "p|" .. "x" = "p|x": the a-hash itself.
-    let _: i64 = con.hset_multiple("p|x", &[("x", "1"), ("y", "1")]).map(|()| 0).unwrap();
+    let _: i64 = con
+        .hset_multiple("p|x", &[("x", "1"), ("y", "1")])
+        .map(|()| 0)
+        .unwrap();
     let _: i64 = con.hset("p|y", "x", "1").unwrap();
     assert_eq!(purge(&mut con, "p|x", "p|", "x").unwrap(), Value::Int(2));
     assert!(snapshot(&mut con).is_empty());
@@ -134,7 +215,10 @@ fn wrong_arity() {
     let server = Server::start();
     let mut con = server.client();
     assert!(call_err(&mut con, &[b"CALC.PURGEA", b"a", b"p"]).contains("wrong number of arguments"));
-    assert!(call_err(&mut con, &[b"CALC.PURGEA", b"a", b"p", b"m", b"x"]).contains("wrong number of arguments"));
+    assert!(
+        call_err(&mut con, &[b"CALC.PURGEA", b"a", b"p", b"m", b"x"])
+            .contains("wrong number of arguments")
+    );
 }
 
 #[test]
@@ -142,9 +226,17 @@ fn large_a_hashes_are_purged_completely() {
     let server = Server::start();
     let mut con = server.client();
     // Past the listpack limit, so the hash is a real hashtable scanned in steps.
-    let pairs: Vec<(String, String)> = (0..2000).map(|b| ("1".to_string(), b.to_string())).collect();
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let pairs: Vec<(String, String)> = (0..2000)
+        .map(|b| ("1".to_string(), b.to_string()))
+        .collect();
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     stash(&mut con, &refs);
-    assert_eq!(purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(), Value::Int(2000));
+    assert_eq!(
+        purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(),
+        Value::Int(2000)
+    );
     assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap(), 0);
 }

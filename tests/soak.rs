@@ -15,7 +15,10 @@ const OPS_PER_THREAD: usize = 125_000;
 const BATCH: usize = 500;
 
 fn used_memory(con: &mut Connection) -> i64 {
-    info_field(con, "memory", "used_memory").unwrap().parse().unwrap()
+    info_field(con, "memory", "used_memory")
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn good_batch(pipe: &mut Pipeline, t: usize, batch: usize, value: &[u8]) {
@@ -23,10 +26,28 @@ fn good_batch(pipe: &mut Pipeline, t: usize, batch: usize, value: &[u8]) {
         let n = batch * BATCH + j;
         let key = format!("soak:{}:{}", t, n % 700);
         match n % 10 {
-            0..=2 => pipe.cmd("CALC.HSETEX").arg(&key).arg(n % 50).arg(value).arg(1000),
-            3 => pipe.cmd("CALC.HSETEX").arg(&key).arg("x").arg(value).arg("y").arg(value).arg(1000),
+            0..=2 => pipe
+                .cmd("CALC.HSETEX")
+                .arg(&key)
+                .arg(n % 50)
+                .arg(value)
+                .arg(1000),
+            3 => pipe
+                .cmd("CALC.HSETEX")
+                .arg(&key)
+                .arg("x")
+                .arg(value)
+                .arg("y")
+                .arg(value)
+                .arg(1000),
             4 | 5 => pipe.cmd("CALC.GETDICT").arg(&key).arg(n % 50).arg("perms"),
-            6 => pipe.cmd("CALC.MGETDICT").arg(&key).arg("perms").arg("x").arg("missing").arg(n % 50),
+            6 => pipe
+                .cmd("CALC.MGETDICT")
+                .arg(&key)
+                .arg("perms")
+                .arg("x")
+                .arg("missing")
+                .arg(n % 50),
             7 | 8 => pipe
                 .cmd("CALC.A2BSET")
                 .arg(format!("a2b-a|{t}:{}", n % 300))
@@ -49,11 +70,29 @@ fn error_batch(pipe: &mut Pipeline, t: usize) {
     for j in 0..BATCH {
         let key = format!("soak:{t}:{}", j % 700);
         match j % 6 {
-            0 => pipe.cmd("CALC.GETDICT").arg(&key).arg(1).arg("no-such-template"),
-            1 => pipe.cmd("CALC.GETDICT").arg("soak:bad").arg(j % 4).arg("perms"),
-            2 => pipe.cmd("CALC.MGETDICT").arg("soak:bad").arg("perms").arg(0).arg(1).arg(2),
+            0 => pipe
+                .cmd("CALC.GETDICT")
+                .arg(&key)
+                .arg(1)
+                .arg("no-such-template"),
+            1 => pipe
+                .cmd("CALC.GETDICT")
+                .arg("soak:bad")
+                .arg(j % 4)
+                .arg("perms"),
+            2 => pipe
+                .cmd("CALC.MGETDICT")
+                .arg("soak:bad")
+                .arg("perms")
+                .arg(0)
+                .arg(1)
+                .arg(2),
             3 => pipe.cmd("CALC.HSETEX").arg(&key).arg("f").arg("v").arg(-1),
-            4 => pipe.cmd("CALC.GETDICT").arg("soak:string").arg("f").arg("perms"),
+            4 => pipe
+                .cmd("CALC.GETDICT")
+                .arg("soak:string")
+                .arg("f")
+                .arg("perms"),
             _ => pipe.cmd("CALC.TEMPLATE.SET").arg("broken").arg("[[]]"),
         };
     }
@@ -66,12 +105,31 @@ fn a_million_operations_then_flushall_return_memory_to_its_baseline() {
     register(&mut admin, "perms", PERMS);
     let baseline = used_memory(&mut admin);
 
-    let value = pack(&Mp::Array(vec![Mp::Boolean(true), Mp::Boolean(false), Mp::F64(0.5), Mp::Array(vec![Mp::from("x"), Mp::from(7)])]));
-    let bad: [&[u8]; 4] = [b"\x95", b"\x94\xc1", b"\x94\xdd\xff\xff\xff\xff", b"\x93\xc0\xc0\xc0"];
+    let value = pack(&Mp::Array(vec![
+        Mp::Boolean(true),
+        Mp::Boolean(false),
+        Mp::F64(0.5),
+        Mp::Array(vec![Mp::from("x"), Mp::from(7)]),
+    ]));
+    let bad: [&[u8]; 4] = [
+        b"\x95",
+        b"\x94\xc1",
+        b"\x94\xdd\xff\xff\xff\xff",
+        b"\x93\xc0\xc0\xc0",
+    ];
     for (i, b) in bad.iter().enumerate() {
-        let _: i64 = redis::cmd("HSET").arg("soak:bad").arg(i).arg(*b).query(&mut admin).unwrap();
+        let _: i64 = redis::cmd("HSET")
+            .arg("soak:bad")
+            .arg(i)
+            .arg(*b)
+            .query(&mut admin)
+            .unwrap();
     }
-    let _: () = redis::cmd("SET").arg("soak:string").arg("x").query(&mut admin).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("soak:string")
+        .arg("x")
+        .query(&mut admin)
+        .unwrap();
 
     thread::scope(|scope| {
         for t in 0..THREADS {
@@ -91,11 +149,23 @@ fn a_million_operations_then_flushall_return_memory_to_its_baseline() {
             });
         }
     });
-    let served: u64 = info_field(&mut admin, "calc", "calc_commands_served").unwrap().parse().unwrap();
-    assert!(served >= (THREADS * OPS_PER_THREAD) as u64, "served {served}");
-    assert!(used_memory(&mut admin) > baseline + (1 << 20), "the workload should have stored data");
+    let served: u64 = info_field(&mut admin, "calc", "calc_commands_served")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        served >= (THREADS * OPS_PER_THREAD) as u64,
+        "served {served}"
+    );
+    assert!(
+        used_memory(&mut admin) > baseline + (1 << 20),
+        "the workload should have stored data"
+    );
 
-    let _: () = redis::cmd("FLUSHALL").arg("SYNC").query(&mut admin).unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .arg("SYNC")
+        .query(&mut admin)
+        .unwrap();
     // Closed connections are freed asynchronously; give the event loop a moment.
     let mut after = used_memory(&mut admin);
     for _ in 0..50 {
@@ -105,5 +175,9 @@ fn a_million_operations_then_flushall_return_memory_to_its_baseline() {
         std::thread::sleep(std::time::Duration::from_millis(100));
         after = used_memory(&mut admin);
     }
-    assert!(after - baseline < 256 << 10, "used_memory {after} vs baseline {baseline}: a leak of {} bytes", after - baseline);
+    assert!(
+        after - baseline < 256 << 10,
+        "used_memory {after} vs baseline {baseline}: a leak of {} bytes",
+        after - baseline
+    );
 }

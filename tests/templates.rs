@@ -6,7 +6,10 @@ use common::{call, call_err, register, Server, PERMS};
 use redis::{Commands, Connection, Value};
 
 fn get(con: &mut Connection, name: &[u8]) -> Option<String> {
-    redis::cmd("CALC.TEMPLATE.GET").arg(name).query(con).unwrap()
+    redis::cmd("CALC.TEMPLATE.GET")
+        .arg(name)
+        .query(con)
+        .unwrap()
 }
 
 fn list(con: &mut Connection) -> Vec<Vec<u8>> {
@@ -17,7 +20,11 @@ fn list(con: &mut Connection) -> Vec<Vec<u8>> {
 fn set_get_round_trips_as_compact_json() {
     let server = Server::start();
     let mut con = server.client();
-    register(&mut con, "perms", "[ \"a\", \"bb\",\n \"ccc\", [\"meta\", [\"x\", \"y\"]] ]");
+    register(
+        &mut con,
+        "perms",
+        "[ \"a\", \"bb\",\n \"ccc\", [\"meta\", [\"x\", \"y\"]] ]",
+    );
     let json = get(&mut con, b"perms").unwrap();
     assert_eq!(json, PERMS);
     // What GET returns is a valid definition that gives the same template back.
@@ -36,7 +43,15 @@ fn set_replaces_and_decoding_uses_the_new_definition() {
     assert_eq!(list(&mut con), [b"t".to_vec()]);
     let _: i64 = con.hset("h", "f", &[0x92u8, 0x01, 0x02][..]).unwrap();
     let reply = call(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"t"]).unwrap();
-    assert_eq!(reply, Value::Array(vec![common::bulk("b"), Value::Int(1), common::bulk("c"), Value::Int(2)]));
+    assert_eq!(
+        reply,
+        Value::Array(vec![
+            common::bulk("b"),
+            Value::Int(1),
+            common::bulk("c"),
+            Value::Int(2)
+        ])
+    );
 }
 
 #[test]
@@ -44,10 +59,23 @@ fn del_answers_whether_it_removed() {
     let server = Server::start();
     let mut con = server.client();
     register(&mut con, "t", r#"["a"]"#);
-    assert_eq!(redis::cmd("CALC.TEMPLATE.DEL").arg("t").query::<i64>(&mut con).unwrap(), 1);
-    assert_eq!(redis::cmd("CALC.TEMPLATE.DEL").arg("t").query::<i64>(&mut con).unwrap(), 0);
+    assert_eq!(
+        redis::cmd("CALC.TEMPLATE.DEL")
+            .arg("t")
+            .query::<i64>(&mut con)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        redis::cmd("CALC.TEMPLATE.DEL")
+            .arg("t")
+            .query::<i64>(&mut con)
+            .unwrap(),
+        0
+    );
     assert_eq!(get(&mut con, b"t"), None);
-    assert!(call_err(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"t"]).starts_with("ERR unknown template"));
+    assert!(call_err(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"t"])
+        .starts_with("ERR unknown template"));
 }
 
 #[test]
@@ -55,10 +83,22 @@ fn list_is_sorted_and_names_are_binary_safe() {
     let server = Server::start();
     let mut con = server.client();
     for name in [&b"zeta"[..], b"alpha", b"\x00bin\xff", b"Mid"] {
-        let ok: String = redis::cmd("CALC.TEMPLATE.SET").arg(name).arg(r#"["a"]"#).query(&mut con).unwrap();
+        let ok: String = redis::cmd("CALC.TEMPLATE.SET")
+            .arg(name)
+            .arg(r#"["a"]"#)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(ok, "OK");
     }
-    assert_eq!(list(&mut con), [b"\x00bin\xff".to_vec(), b"Mid".to_vec(), b"alpha".to_vec(), b"zeta".to_vec()]);
+    assert_eq!(
+        list(&mut con),
+        [
+            b"\x00bin\xff".to_vec(),
+            b"Mid".to_vec(),
+            b"alpha".to_vec(),
+            b"zeta".to_vec()
+        ]
+    );
     assert_eq!(get(&mut con, b"\x00bin\xff").unwrap(), r#"["a"]"#);
     let info: redis::InfoDict = redis::cmd("INFO").arg("calc").query(&mut con).unwrap();
     assert_eq!(info.get::<u64>("calc_templates"), Some(4));
@@ -84,7 +124,10 @@ fn invalid_definitions_are_refused_and_keep_the_old_one() {
         deep.as_str(),
     ] {
         let err = call_err(&mut con, &[b"CALC.TEMPLATE.SET", b"t", def.as_bytes()]);
-        assert!(err.starts_with("ERR invalid template definition"), "{def}: {err}");
+        assert!(
+            err.starts_with("ERR invalid template definition"),
+            "{def}: {err}"
+        );
     }
     assert_eq!(get(&mut con, b"t").unwrap(), r#"["keep"]"#);
 }

@@ -57,11 +57,18 @@ pub fn mgetdict(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
 fn lookup(name: &[u8]) -> Result<Arc<Template>, CalcError> {
     registry()
         .get(name)
-        .ok_or_else(|| CalcError::UnknownTemplate { name: printable(name) })
+        .ok_or_else(|| CalcError::UnknownTemplate {
+            name: printable(name),
+        })
 }
 
 fn validate(value: &OwnedString, template: &Template, name: &[u8]) -> Result<(), CalcError> {
-    Ok(decode_with_template(value.bytes(), template, name, &mut Validate)?)
+    Ok(decode_with_template(
+        value.bytes(),
+        template,
+        name,
+        &mut Validate,
+    )?)
 }
 
 /// Writes one value as a map, or null when it is missing. Only for values that

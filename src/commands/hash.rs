@@ -22,7 +22,8 @@ pub fn hsetex(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
             // The design note's single-field form, without a pointer vector.
             [field, value] => set_fields(ctx, key, &[field.inner, value.inner], &ttl)?,
             _ => {
-                let pairs: Vec<*mut raw::RedisModuleString> = pairs.iter().map(|s| s.inner).collect();
+                let pairs: Vec<*mut raw::RedisModuleString> =
+                    pairs.iter().map(|s| s.inner).collect();
                 set_fields(ctx, key, &pairs, &ttl)?
             }
         };

@@ -40,7 +40,9 @@ pub fn run(ctx: &Context, args: Vec<RedisString>, body: Body) -> RedisResult {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            ctx.log_warning(&format!("calc: command aborted by an internal error: {what}"));
+            ctx.log_warning(&format!(
+                "calc: command aborted by an internal error: {what}"
+            ));
             Some(CalcError::Internal)
         }
     };
@@ -86,6 +88,9 @@ pub fn parse_ttl(seconds: &RedisString, command: &'static str) -> Result<Ttl, Ca
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|&s| (1..=MAX_TTL_SECONDS).contains(&s))
-        .map(|s| Ttl { ms: s * 1000, at: std::cell::Cell::new(None) })
+        .map(|s| Ttl {
+            ms: s * 1000,
+            at: std::cell::Cell::new(None),
+        })
         .ok_or(CalcError::InvalidExpire { command })
 }

@@ -27,32 +27,49 @@ impl Cluster {
     pub fn start() -> Cluster {
         let nodes: Vec<Server> = (0..6)
             .map(|_| {
-                let dir = tempfile::Builder::new().prefix("redis-calc-cluster").tempdir().expect("temp dir");
+                let dir = tempfile::Builder::new()
+                    .prefix("redis-calc-cluster")
+                    .tempdir()
+                    .expect("temp dir");
                 Server::start_on_free_port(
                     dir,
                     &[
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "1000",
-                        "--save", "",
-                        "--appendonly", "no",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "1000",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
                     ],
                     free_cluster_port,
                 )
             })
             .collect();
-        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .output()
             .expect("redis-cli on PATH");
-        assert!(out.status.success(), "cluster create failed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let cluster = Cluster { nodes };
         for node in &cluster.nodes {
             let mut con = node.client();
-            wait_until(30, "cluster_state:ok", || info_field_cluster(&mut con) == "ok");
+            wait_until(30, "cluster_state:ok", || {
+                info_field_cluster(&mut con) == "ok"
+            });
         }
         // Every replica is attached before tests write.
         for node in cluster.replicas() {
@@ -66,7 +83,9 @@ impl Cluster {
 
     pub fn client(&self) -> ClusterConnection {
         let urls: Vec<String> = self.nodes.iter().map(|n| n.url()).collect();
-        ClusterClient::new(urls).and_then(|c| c.get_connection()).expect("cluster connection")
+        ClusterClient::new(urls)
+            .and_then(|c| c.get_connection())
+            .expect("cluster connection")
     }
 
     fn role(node: &Server) -> String {
@@ -75,17 +94,27 @@ impl Cluster {
     }
 
     pub fn primaries(&self) -> Vec<&Server> {
-        self.nodes.iter().filter(|n| Cluster::role(n) == "master").collect()
+        self.nodes
+            .iter()
+            .filter(|n| Cluster::role(n) == "master")
+            .collect()
     }
 
     pub fn replicas(&self) -> Vec<&Server> {
-        self.nodes.iter().filter(|n| Cluster::role(n) == "slave").collect()
+        self.nodes
+            .iter()
+            .filter(|n| Cluster::role(n) == "slave")
+            .collect()
     }
 
     /// The primary serving `key`'s slot.
     pub fn primary_for(&self, key: &str) -> &Server {
         let mut any = self.nodes[0].client();
-        let slot: i64 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut any).unwrap();
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut any)
+            .unwrap();
         self.primaries()
             .into_iter()
             .find(|n| owns_slot(&mut n.client(), slot))
@@ -99,13 +128,23 @@ impl Cluster {
 }
 
 fn info_field_cluster(con: &mut Connection) -> String {
-    let info: String = redis::cmd("CLUSTER").arg("INFO").query(con).unwrap_or_default();
-    info.lines().find_map(|l| l.strip_prefix("cluster_state:")).unwrap_or("").trim().to_string()
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(con)
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cluster_state:"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn owns_slot(con: &mut Connection, slot: i64) -> bool {
     let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(con).unwrap();
-    let Some(me) = nodes.lines().find(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("myself"))) else {
+    let Some(me) = nodes
+        .lines()
+        .find(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("myself")))
+    else {
         return false;
     };
     me.split(' ').skip(8).any(|range| {

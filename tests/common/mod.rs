@@ -15,9 +15,11 @@ use redis::{Connection, Value};
 
 /// The module under test: `CALC_MODULE`, or the release build `make build` makes.
 pub fn module_path() -> PathBuf {
-    let path = std::env::var_os("CALC_MODULE").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_calc.so")
-    });
+    let path = std::env::var_os("CALC_MODULE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/libredis_calc.so")
+        });
     assert!(
         path.exists(),
         "module not built at {} (run `make build` or set CALC_MODULE)",
@@ -43,7 +45,10 @@ impl Server {
 
     /// A fresh server with extra configuration (`--name value` pairs).
     pub fn start_with(extra: &[&str]) -> Server {
-        let dir = tempfile::Builder::new().prefix("redis-calc-test").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("redis-calc-test")
+            .tempdir()
+            .expect("temp dir");
         Server::start_in(dir, extra)
     }
 
@@ -95,7 +100,10 @@ impl Server {
     /// directory, so a new server can start on the same files.
     pub fn kill(mut self) -> tempfile::TempDir {
         self.crash();
-        let dir = tempfile::Builder::new().prefix("redis-calc-test").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("redis-calc-test")
+            .tempdir()
+            .expect("temp dir");
         std::mem::replace(&mut self.dir, dir)
     }
 
@@ -104,7 +112,8 @@ impl Server {
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
+            let deadline = Instant::now()
+                + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
             while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 sleep(Duration::from_millis(10));
             }
@@ -127,7 +136,10 @@ impl Drop for Server {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// `make valgrind` sets CALC_VALGRIND=<folder>: every server then runs under
@@ -148,15 +160,28 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
                 "--errors-for-leak-kinds=definite",
                 "--soname-synonyms=somalloc=libjemalloc.so*",
             ])
-            .arg(format!("--suppressions={}/tests/valgrind.supp", env!("CARGO_MANIFEST_DIR")))
-            .arg(format!("--log-file={}/redis-{port}.%p.log", reports.display()))
+            .arg(format!(
+                "--suppressions={}/tests/valgrind.supp",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(format!(
+                "--log-file={}/redis-{port}.%p.log",
+                reports.display()
+            ))
             .arg("redis-server");
             cmd
         }
     };
     cmd.arg("--port")
         .arg(port.to_string())
-        .args(["--bind", "127.0.0.1", "--daemonize", "no", "--logfile", "redis.log"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "no",
+            "--logfile",
+            "redis.log",
+        ])
         .arg("--dir")
         .arg(dir)
         .arg("--loadmodule")
@@ -172,11 +197,13 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
             Ok(())
         });
     }
-    cmd.spawn().expect("redis-server on PATH (make test installs it)")
+    cmd.spawn()
+        .expect("redis-server on PATH (make test installs it)")
 }
 
 fn wait_for_ping(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
+    let deadline =
+        Instant::now() + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
     let url = format!("redis://127.0.0.1:{port}/");
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -193,8 +220,11 @@ fn wait_for_ping(port: u16, child: &mut Child) -> bool {
 }
 
 fn connect(url: &str) -> Connection {
-    let con = redis::Client::open(url).and_then(|c| c.get_connection()).expect("connect");
-    con.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let con = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("connect");
+    con.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     con
 }
 
@@ -220,7 +250,9 @@ pub fn call_err(con: &mut Connection, args: &[&[u8]]) -> String {
 }
 
 fn show(args: &[&[u8]]) -> Vec<String> {
-    args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// Packs a msgpack value.
@@ -234,7 +266,11 @@ pub fn pack(value: &rmpv::Value) -> Vec<u8> {
 pub const PERMS: &str = r#"["a","bb","ccc",["meta",["x","y"]]]"#;
 
 pub fn register(con: &mut Connection, name: &str, definition: &str) {
-    let ok: String = redis::cmd("CALC.TEMPLATE.SET").arg(name).arg(definition).query(con).expect("template set");
+    let ok: String = redis::cmd("CALC.TEMPLATE.SET")
+        .arg(name)
+        .arg(definition)
+        .query(con)
+        .expect("template set");
     assert_eq!(ok, "OK");
 }
 
@@ -260,7 +296,10 @@ pub fn snapshot(con: &mut Connection) -> Vec<SnapshotEntry> {
                         redis::cmd("HGETALL").arg(&k).query(con).expect("hgetall");
                     pairs.sort();
                     Value::Array(
-                        pairs.into_iter().flat_map(|(f, v)| [Value::BulkString(f), Value::BulkString(v)]).collect(),
+                        pairs
+                            .into_iter()
+                            .flat_map(|(f, v)| [Value::BulkString(f), Value::BulkString(v)])
+                            .collect(),
                     )
                 }
                 "string" => redis::cmd("GET").arg(&k).query(con).expect("get"),
@@ -277,7 +316,10 @@ pub fn expiries(con: &mut Connection) -> Vec<(Vec<u8>, i64)> {
     keys.sort();
     keys.into_iter()
         .map(|k| {
-            let at: i64 = redis::cmd("PEXPIRETIME").arg(&k).query(con).expect("pexpiretime");
+            let at: i64 = redis::cmd("PEXPIRETIME")
+                .arg(&k)
+                .query(con)
+                .expect("pexpiretime");
             (k, at)
         })
         .collect()
@@ -289,7 +331,10 @@ pub fn templates(con: &mut Connection) -> Vec<(Vec<u8>, String)> {
     names
         .into_iter()
         .map(|n| {
-            let def: String = redis::cmd("CALC.TEMPLATE.GET").arg(&n).query(con).expect("get");
+            let def: String = redis::cmd("CALC.TEMPLATE.GET")
+                .arg(&n)
+                .query(con)
+                .expect("get");
             (n, def)
         })
         .collect()
@@ -307,5 +352,8 @@ pub fn wait_until(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
 /// One field of `INFO <section>`.
 pub fn info_field(con: &mut Connection, section: &str, field: &str) -> Option<String> {
     let info: String = redis::cmd("INFO").arg(section).query(con).expect("info");
-    info.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
