@@ -5,28 +5,15 @@ mod common;
 use common::{call, call_err, snapshot, Server};
 use redis::{Commands, Connection, Value};
 
-fn a2bset(con: &mut Connection, a: &str, b: &str, seconds: &str) -> Value {
-    let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-    call(
-        con,
-        &[
-            b"CALC.A2BSET",
-            akey.as_bytes(),
-            bkey.as_bytes(),
-            a.as_bytes(),
-            b.as_bytes(),
-            b"payload",
-            seconds.as_bytes(),
-        ],
-    )
-    .expect("a2bset")
+fn a2bset(con: &mut Connection, a: &str, b: &str, seconds: u64) -> Value {
+    common::stash(con, a, b, b"payload", seconds).expect("a2bset")
 }
 
 #[test]
 fn stashes_both_sides_with_ttls_on_creation() {
     let server = Server::start();
     let mut con = server.client();
-    assert_eq!(a2bset(&mut con, "1", "7", "100"), Value::Int(2));
+    assert_eq!(a2bset(&mut con, "1", "7", 100), Value::Int(2));
     assert_eq!(con.hget::<_, _, String>("a2b-a|1", "7").unwrap(), "payload");
     assert_eq!(con.hget::<_, _, String>("a2b-b|7", "1").unwrap(), "payload");
     for key in ["a2b-a|1", "a2b-b|7"] {
@@ -34,20 +21,20 @@ fn stashes_both_sides_with_ttls_on_creation() {
         assert!((99..=100).contains(&ttl), "{key}: {ttl}");
     }
     // The same pair again: nothing new.
-    assert_eq!(a2bset(&mut con, "1", "7", "100"), Value::Int(0));
+    assert_eq!(a2bset(&mut con, "1", "7", 100), Value::Int(0));
 }
 
 #[test]
 fn only_a_created_key_gets_the_ttl() {
     let server = Server::start();
     let mut con = server.client();
-    a2bset(&mut con, "1", "7", "100");
+    a2bset(&mut con, "1", "7", 100);
     let a_expiry: i64 = redis::cmd("PEXPIRETIME")
         .arg("a2b-a|1")
         .query(&mut con)
         .unwrap();
     // a2b-a|1 exists (its TTL stays), a2b-b|8 is new (gets 5000s).
-    assert_eq!(a2bset(&mut con, "1", "8", "5000"), Value::Int(2));
+    assert_eq!(a2bset(&mut con, "1", "8", 5000), Value::Int(2));
     let after: i64 = redis::cmd("PEXPIRETIME")
         .arg("a2b-a|1")
         .query(&mut con)
@@ -56,7 +43,7 @@ fn only_a_created_key_gets_the_ttl() {
     assert!(con.ttl::<_, i64>("a2b-b|8").unwrap() > 4000);
     // A key without TTL keeps having none.
     let _: i64 = con.hset("a2b-b|9", "x", "y").unwrap();
-    assert_eq!(a2bset(&mut con, "2", "9", "100"), Value::Int(2));
+    assert_eq!(a2bset(&mut con, "2", "9", 100), Value::Int(2));
     assert_eq!(con.ttl::<_, i64>("a2b-b|9").unwrap(), -1);
 }
 
@@ -67,32 +54,10 @@ fn wrongtype_on_either_side_changes_nothing() {
     let _: () = con.set("a2b-b|7", "string").unwrap();
     let _: () = con.set("a2b-a|2", "string").unwrap();
     let before = snapshot(&mut con);
-    assert!(call_err(
-        &mut con,
-        &[
-            b"CALC.A2BSET",
-            b"a2b-a|1",
-            b"a2b-b|7",
-            b"1",
-            b"7",
-            b"v",
-            b"10"
-        ]
-    )
-    .starts_with("WRONGTYPE"));
-    assert!(call_err(
-        &mut con,
-        &[
-            b"CALC.A2BSET",
-            b"a2b-a|2",
-            b"a2b-b|8",
-            b"2",
-            b"8",
-            b"v",
-            b"10"
-        ]
-    )
-    .starts_with("WRONGTYPE"));
+    for (a, b) in [(1, 7), (2, 8)] {
+        let err = common::stash(&mut con, a, b, b"v", 10).unwrap_err();
+        assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
+    }
     assert_eq!(snapshot(&mut con), before, "no side may be written");
 }
 

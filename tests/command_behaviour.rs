@@ -126,32 +126,8 @@ fn keyspace_events_are_the_lua_scripts_events() {
     let seen = events(&server, |con| {
         call(con, &[b"CALC.HSETEX", b"h", b"f", b"v", b"100"]).unwrap();
         call(con, &[b"CALC.HSETEX", b"h", b"g", b"v", b"100"]).unwrap();
-        call(
-            con,
-            &[
-                b"CALC.A2BSET",
-                b"a2b-a|1",
-                b"a2b-b|7",
-                b"1",
-                b"7",
-                b"v",
-                b"100",
-            ],
-        )
-        .unwrap();
-        call(
-            con,
-            &[
-                b"CALC.A2BSET",
-                b"a2b-a|2",
-                b"a2b-b|7",
-                b"2",
-                b"7",
-                b"v",
-                b"100",
-            ],
-        )
-        .unwrap();
+        common::stash(con, 1, 7, b"v", 100).unwrap();
+        common::stash(con, 2, 7, b"v", 100).unwrap();
         call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
         call(con, &[b"CALC.PURGEA", b"a2b-a|2", b"a2b-b|", b"2"]).unwrap();
         call(con, &[b"CALC.PURGEA", b"a2b-a|404", b"a2b-b|", b"404"]).unwrap();
@@ -280,19 +256,7 @@ fn writes_invalidate_client_side_caches() {
         .query(&mut cached)
         .unwrap();
     let mut writer = server.client();
-    call(
-        &mut writer,
-        &[
-            b"CALC.A2BSET",
-            b"a2b-a|1",
-            b"a2b-b|7",
-            b"1",
-            b"7",
-            b"v",
-            b"100",
-        ],
-    )
-    .unwrap();
+    common::stash(&mut writer, 1, 7, b"v", 100).unwrap();
     for (key, write) in [
         (
             "a2b-a|1",

@@ -188,21 +188,7 @@ fn run_module(con: &mut Connection, op: &Op) -> Option<Value> {
             value,
             seconds,
         } => {
-            let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-            let (a, b, s) = (a.to_string(), b.to_string(), seconds.to_string());
-            call(
-                con,
-                &[
-                    b"CALC.A2BSET",
-                    akey.as_bytes(),
-                    bkey.as_bytes(),
-                    a.as_bytes(),
-                    b.as_bytes(),
-                    value,
-                    s.as_bytes(),
-                ],
-            )
-            .unwrap();
+            common::stash(con, a, b, value, u64::from(*seconds)).unwrap();
             None
         }
         Op::PurgeA { a } => {

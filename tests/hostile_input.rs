@@ -31,19 +31,7 @@ fn seed(con: &mut Connection) {
         Mp::Array(vec![Mp::Nil, Mp::Nil]),
     ]));
     call(con, &[b"CALC.HSETEX", b"h", b"f", &value, b"1000"]).unwrap();
-    call(
-        con,
-        &[
-            b"CALC.A2BSET",
-            b"a2b-a|1",
-            b"a2b-b|7",
-            b"1",
-            b"7",
-            &value,
-            b"1000",
-        ],
-    )
-    .unwrap();
+    common::stash(con, 1, 7, &value, 1000).unwrap();
     let _: () = con.set("s", "string").unwrap();
 }
 

@@ -47,21 +47,7 @@ fn workload(con: &mut Connection) {
     )
     .unwrap();
     for (a, b) in [(1, 7), (1, 8), (2, 7), (3, 9), (3, 8), (4, 10)] {
-        let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-        let (a, b) = (a.to_string(), b.to_string());
-        call(
-            con,
-            &[
-                b"CALC.A2BSET",
-                akey.as_bytes(),
-                bkey.as_bytes(),
-                a.as_bytes(),
-                b.as_bytes(),
-                &value,
-                b"1000",
-            ],
-        )
-        .unwrap();
+        common::stash(con, a, b, &value, 1000).unwrap();
     }
     call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
     call(con, &[b"CALC.PURGEA", b"a2b-b|10", b"a2b-a|", b"10"]).unwrap();

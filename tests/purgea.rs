@@ -7,20 +7,7 @@ use redis::{Commands, Connection, Value};
 
 fn stash(con: &mut Connection, pairs: &[(&str, &str)]) {
     for (a, b) in pairs {
-        let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-        call(
-            con,
-            &[
-                b"CALC.A2BSET",
-                akey.as_bytes(),
-                bkey.as_bytes(),
-                a.as_bytes(),
-                b.as_bytes(),
-                b"v",
-                b"1000",
-            ],
-        )
-        .unwrap();
+        common::stash(con, a, b, b"v", 1000).unwrap();
     }
 }
 

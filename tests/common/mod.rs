@@ -357,3 +357,22 @@ pub fn info_field(con: &mut Connection, section: &str, field: &str) -> Option<St
             .map(|v| v.trim().to_string())
     })
 }
+
+/// `CALC.A2BSET a2b-a|<a> a2b-b|<b> <a> <b> value seconds`: the design note's
+/// symmetric stash layout.
+pub fn stash(
+    con: &mut Connection,
+    a: impl std::fmt::Display,
+    b: impl std::fmt::Display,
+    value: &[u8],
+    seconds: u64,
+) -> redis::RedisResult<Value> {
+    redis::cmd("CALC.A2BSET")
+        .arg(format!("a2b-a|{a}"))
+        .arg(format!("a2b-b|{b}"))
+        .arg(a.to_string())
+        .arg(b.to_string())
+        .arg(value)
+        .arg(seconds)
+        .query(con)
+}
