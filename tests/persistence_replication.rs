@@ -6,7 +6,7 @@ mod common;
 use common::{
     call, expiries, info_field, pack, register, snapshot, templates, wait_until, Server, PERMS,
 };
-use redis::Connection;
+use redis::{Connection, Value};
 
 /// A workload touching every writer: created and existing keys, multi-field
 /// sets, both sides of a stash, purges from both sides, template changes.
@@ -74,8 +74,36 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
         info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
     });
 
-    // The rest arrives through the replication stream.
+    // The rest arrives through the replication stream, also from module
+    // commands run inside MULTI/EXEC and inside a script.
     workload(&mut p);
+    let _: Value = redis::pipe()
+        .atomic()
+        .cmd("CALC.HSETEX")
+        .arg("tx")
+        .arg("f")
+        .arg("v")
+        .arg(400)
+        .cmd("CALC.A2BSET")
+        .arg("a2b-a|tx")
+        .arg("a2b-b|tx")
+        .arg("a")
+        .arg("b")
+        .arg("v")
+        .arg(400)
+        .cmd("CALC.PURGEA")
+        .arg("a2b-a|3")
+        .arg("a2b-b|")
+        .arg("3")
+        .query(&mut p)
+        .unwrap();
+    let _: Value = redis::Script::new(
+        "redis.call('CALC.HSETEX', KEYS[1], 'f', 'v', 500); return redis.call('CALC.PURGEA', KEYS[2], 'a2b-b|', '2')",
+    )
+    .key("lua-key")
+    .key("a2b-a|2")
+    .invoke(&mut p)
+    .unwrap();
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
     assert_eq!(acked, 1);
 
