@@ -412,19 +412,7 @@ fn main() {
 
     // Production runs with replicas: the write family again with one attached,
     // so every write is also propagated.
-    let replica = Server::start_with(&[
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--replicaof",
-        "127.0.0.1",
-        &server.port.to_string(),
-    ]);
-    let mut replica_con = replica.client();
-    common::wait_until(30, "replica link", || {
-        info_field(&mut replica_con, "replication", "master_link_status").as_deref() == Some("up")
-    });
+    let replica = Server::start_replica_of(&server);
     let writes: Vec<&Variant> = VARIANTS
         .iter()
         .filter(|v| matches!(v.family, Family::Write))

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{call, info_field, pack, register, snapshot, templates, Server, PERMS};
+use common::{call, info_field, pack, register, snapshot, templates, used_memory, Server, PERMS};
 use redis::{Commands, Connection};
 use rmpv::Value as Mp;
 
@@ -246,13 +246,7 @@ fn hostile_stored_values_get_clean_errors_without_memory_jumps() {
     for (i, (_, value)) in values.iter().enumerate() {
         let _: i64 = con.hset("hostile", i, value.as_slice()).unwrap();
     }
-    let used = |con: &mut Connection| {
-        info_field(con, "memory", "used_memory")
-            .unwrap()
-            .parse::<i64>()
-            .unwrap()
-    };
-    let before = used(&mut con);
+    let before = used_memory(&mut con);
     for round in 0..3 {
         for (i, (what, _)) in values.iter().enumerate() {
             let field = i.to_string();
@@ -277,7 +271,7 @@ fn hostile_stored_values_get_clean_errors_without_memory_jumps() {
         }
         alive(&mut con);
     }
-    let after = used(&mut con);
+    let after = used_memory(&mut con);
     assert!(
         after - before < 1 << 20,
         "used_memory grew from {before} to {after}"

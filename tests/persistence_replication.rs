@@ -62,17 +62,8 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
     register(&mut p, "early", r#"["e",["sub",["s"]]]"#);
     call(&mut p, &[b"CALC.HSETEX", b"early-key", b"f", b"v", b"300"]).unwrap();
 
-    let replica = Server::start_with(&[
-        "--save",
-        "",
-        "--replicaof",
-        "127.0.0.1",
-        &primary.port.to_string(),
-    ]);
+    let replica = Server::start_replica_of(&primary);
     let mut r = replica.client();
-    wait_until(20, "replica link", || {
-        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
-    });
 
     // The rest arrives through the replication stream, also from module
     // commands run inside MULTI/EXEC and inside a script.

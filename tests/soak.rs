@@ -6,20 +6,13 @@ mod common;
 
 use std::thread;
 
-use common::{info_field, pack, register, Server, PERMS};
-use redis::{Connection, Pipeline};
+use common::{info_field, pack, register, used_memory, Server, PERMS};
+use redis::Pipeline;
 use rmpv::Value as Mp;
 
 const THREADS: usize = 8;
 const OPS_PER_THREAD: usize = 125_000;
 const BATCH: usize = 500;
-
-fn used_memory(con: &mut Connection) -> i64 {
-    info_field(con, "memory", "used_memory")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 fn good_batch(pipe: &mut Pipeline, t: usize, batch: usize, value: &[u8]) {
     for j in 0..BATCH {

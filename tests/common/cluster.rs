@@ -73,10 +73,7 @@ impl Cluster {
         }
         // Every replica is attached before tests write.
         for node in cluster.replicas() {
-            let mut con = node.client();
-            wait_until(30, "replica link", || {
-                info_field(&mut con, "replication", "master_link_status").as_deref() == Some("up")
-            });
+            node.wait_for_replica_link();
         }
         cluster
     }

@@ -74,6 +74,29 @@ impl Server {
         panic!("redis-server did not start; last log:\n{last_log}");
     }
 
+    /// A replica of `primary` with persistence off, returned once its link is up.
+    pub fn start_replica_of(primary: &Server) -> Server {
+        let replica = Server::start_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &primary.port.to_string(),
+        ]);
+        replica.wait_for_replica_link();
+        replica
+    }
+
+    /// Waits until this server is a replica whose link to its primary is up.
+    pub fn wait_for_replica_link(&self) {
+        let mut con = self.client();
+        wait_until(30, "replica link", || {
+            info_field(&mut con, "replication", "master_link_status").as_deref() == Some("up")
+        });
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -356,6 +379,13 @@ pub fn info_field(con: &mut Connection, section: &str, field: &str) -> Option<St
         l.strip_prefix(&format!("{field}:"))
             .map(|v| v.trim().to_string())
     })
+}
+
+/// `used_memory` of `INFO memory`: every byte the module allocates is counted there.
+pub fn used_memory(con: &mut Connection) -> i64 {
+    info_field(con, "memory", "used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory")
 }
 
 /// `CALC.A2BSET a2b-a|<a> a2b-b|<b> <a> <b> value seconds`: the design note's
