@@ -83,10 +83,16 @@ impl Ttl {
 /// `seconds`: a positive integer whose expiry cannot overflow; anything else
 /// is `ERR invalid expire time`.
 pub fn parse_ttl(seconds: &RedisString, command: &'static str) -> Result<Ttl, CalcError> {
-    std::str::from_utf8(bytes_of(seconds.inner))
-        .ok()
-        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<i64>().ok())
+    // Digits only (no sign, no spaces), folded by hand: on every HSETEX, so
+    // no UTF-8 check or generic integer parser.
+    // An empty string folds to 0, which the range refuses.
+    bytes_of(seconds.inner)
+        .iter()
+        .try_fold(0i64, |n, &b| {
+            b.is_ascii_digit()
+                .then(|| n.checked_mul(10)?.checked_add(i64::from(b - b'0')))
+                .flatten()
+        })
         .filter(|&s| (1..=MAX_TTL_SECONDS).contains(&s))
         .map(|s| Ttl {
             ms: s * 1000,
