@@ -5,6 +5,7 @@
 CARGO  ?= cargo
 VENV   := .venv
 PORT   ?= 6379
+ROUNDS ?= 7
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: build run test bench fuzz valgrind deps clean
@@ -33,7 +34,7 @@ $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
 # server, interleaved rounds: bench/results.md, bench/results.json, bench/results.png.
 bench: build $(VENV)/.installed
 	$(VENV)/bin/pip install -q matplotlib
-	$(CARGO) bench --bench compare
+	ROUNDS=$(ROUNDS) $(CARGO) bench --bench compare
 	$(VENV)/bin/python bench/plot.py
 
 # libFuzzer on the decoder and the template parser, FUZZ_SECONDS per target.

@@ -14,14 +14,23 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod load;
 
 use common::lua::{HSET_WITH_EXPIRY, PURGE};
 use common::{info_field, pack, Server};
+use load::{Request, Until};
 use redis::{Connection, Pipeline};
 use rmpv::Value as Mp;
 
-const ROUNDS: usize = 7;
+/// `make bench ROUNDS=1` for a quick look; results are committed from 7.
+fn rounds() -> usize {
+    std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(7)
+}
 const CONNECTIONS: usize = 4;
 const DEPTH: usize = 32;
 const RUN_FOR: Duration = Duration::from_millis(1000);
@@ -271,52 +280,50 @@ fn add_purge_setup(pipe: &mut Pipeline, t: usize, n: u64, value: &[u8]) {
     }
 }
 
-/// Runs `v` on `CONNECTIONS` connections, `depth` operations per request, for
-/// `RUN_FOR` of timed work. Returns operations per second.
-fn throughput(
-    server: &Server,
-    v: &Variant,
-    s: &Scripts,
-    depth: usize,
-    value: &[u8],
-    counter_base: u64,
-) -> f64 {
-    let results: Vec<(u64, Duration)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..CONNECTIONS)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut con = server.client();
-                    let (mut ops, mut timed) = (0u64, Duration::ZERO);
-                    let mut n = counter_base;
-                    while timed < RUN_FOR {
+/// Operations per connection in one cycle of pre-encoded requests: 2000
+/// write hashes x 20 fields, 4 passes over the 10000 read keys.
+const CYCLE: u64 = 40_000;
+/// Purges per connection in one run (each needs its own setup, so a purge run
+/// sends every request once instead of cycling for `RUN_FOR`).
+const PURGES: u64 = 4096;
+
+/// The requests of one variant in one mode: for each connection, `depth`
+/// operations per request, encoded before any clock starts.
+fn workload(v: &Variant, s: &Scripts, depth: usize, value: &[u8]) -> Vec<Vec<Request>> {
+    let depth = depth as u64;
+    let ops = match v.family {
+        Family::Purge => PURGES,
+        _ => CYCLE,
+    };
+    (0..CONNECTIONS)
+        .map(|t| {
+            (0..ops / depth)
+                .map(|r| {
+                    let mut pipe = redis::pipe();
+                    let mut setup = redis::pipe();
+                    for n in r * depth..(r + 1) * depth {
+                        add_op(v, s, &mut pipe, t, n, value);
                         if matches!(v.family, Family::Purge) {
-                            let mut setup = redis::pipe();
-                            for i in 0..depth as u64 {
-                                add_purge_setup(&mut setup, t, n + i, value);
-                            }
-                            setup.query::<redis::Value>(&mut con).expect("purge setup");
+                            add_purge_setup(&mut setup, t, n, value);
                         }
-                        let mut pipe = redis::pipe();
-                        for i in 0..depth as u64 {
-                            add_op(v, s, &mut pipe, t, n + i, value);
-                        }
-                        let start = Instant::now();
-                        pipe.query::<redis::Value>(&mut con)
-                            .unwrap_or_else(|e| panic!("{}: {e}", v.name));
-                        timed += start.elapsed();
-                        ops += depth as u64;
-                        n += depth as u64;
                     }
-                    (ops, timed)
+                    match v.family {
+                        Family::Purge => Request::with_setup(&setup, &pipe, depth as usize),
+                        _ => Request::new(&pipe, depth as usize),
+                    }
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    // Connections run concurrently: total operations over the mean timed span.
-    let ops: u64 = results.iter().map(|r| r.0).sum();
-    let span = results.iter().map(|r| r.1.as_secs_f64()).sum::<f64>() / results.len() as f64;
-    ops as f64 / span
+                .collect()
+        })
+        .collect()
+}
+
+/// Operations per second of `v` over `CONNECTIONS` connections.
+fn throughput(server: &Server, v: &Variant, requests: &[Vec<Request>]) -> f64 {
+    let until = match v.family {
+        Family::Purge => Until::AllSent,
+        _ => Until::Elapsed(RUN_FOR),
+    };
+    load::drive(server.port, requests, until, v.name)
 }
 
 fn command_usec(con: &mut Connection) -> BTreeMap<String, (f64, f64)> {
@@ -434,22 +441,28 @@ fn run_rounds(
     scripts: &Scripts,
     value: &[u8],
 ) -> Vec<Samples> {
+    // Encoded once: every run of a variant sends the same requests.
+    let workloads: Vec<[Vec<Vec<Request>>; 2]> = variants
+        .iter()
+        .map(|v| {
+            [
+                workload(v, scripts, 1, value),
+                workload(v, scripts, DEPTH, value),
+            ]
+        })
+        .collect();
     let mut samples: Vec<Samples> = variants.iter().map(|_| Samples::default()).collect();
-    let mut counter = 0u64;
-    for round in 0..ROUNDS {
-        eprintln!("round {}/{ROUNDS}", round + 1);
+    for round in 0..rounds() {
+        eprintln!("round {}/{}", round + 1, rounds());
         // Each round starts at another variant, so none always runs first, right
         // after the previous round's clean-up.
         let n = variants.len();
         for i in (0..n).map(|i| (i + round) % n) {
             let (v, s) = (variants[i], &mut samples[i]);
-            counter += 10_000_000;
-            s.unpipelined
-                .push(throughput(server, v, scripts, 1, value, counter));
+            let [unpipelined, pipelined] = &workloads[i];
+            s.unpipelined.push(throughput(server, v, unpipelined));
             let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(admin).unwrap();
-            counter += 10_000_000;
-            s.pipelined
-                .push(throughput(server, v, scripts, DEPTH, value, counter));
+            s.pipelined.push(throughput(server, v, pipelined));
             s.usec.push(cost_per_op(admin, v));
         }
         // Keep the data set from growing round over round.
@@ -599,7 +612,7 @@ fn report(
         md,
         "Redis {version}, {cores} cores ({cpu}); server and load generator on the same machine."
     );
-    let _ = writeln!(md, "{CONNECTIONS} connections; pipelined = {DEPTH} operations per request; {ROUNDS} interleaved rounds, median (min-max).");
+    let _ = writeln!(md, "{CONNECTIONS} connections; pipelined = {DEPTH} operations per request; {} interleaved rounds, median (min-max).", rounds());
     let _ = writeln!(md, "Server cost = `INFO commandstats` usec per logical operation (for Lua: EVALSHA, inner calls included).");
     let _ = writeln!(md, "Ratios compare medians to the Lua script and to the native floor of the same family. Reproduce: `make bench`.\n");
     let rows = table(&mut md, variants, samples);

@@ -35,6 +35,8 @@ pub struct Server {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Run by a tool (valgrind): slower to start and to shut down.
+    slow: bool,
 }
 
 impl Server {
@@ -60,12 +62,30 @@ impl Server {
     /// Starts on a port `pick` chooses; a port found free can be taken before
     /// the server binds it, so this retries with another.
     pub fn start_on_free_port(dir: tempfile::TempDir, extra: &[&str], pick: fn() -> u16) -> Server {
+        Server::start_under(dir, extra, pick, memcheck)
+    }
+
+    /// A server run by a tool (`tool(port)` gives the command line before
+    /// `redis-server`, e.g. valgrind and its options).
+    pub fn start_under(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        pick: fn() -> u16,
+        tool: fn(u16) -> Vec<String>,
+    ) -> Server {
         let mut last_log = String::new();
         for _ in 0..5 {
             let port = pick();
-            let mut child = spawn(dir.path(), port, extra);
-            if wait_for_ping(port, &mut child) {
-                return Server { child, port, dir };
+            let wrapper = tool(port);
+            let slow = !wrapper.is_empty();
+            let mut child = spawn(dir.path(), port, &wrapper, extra);
+            if wait_for_ping(port, &mut child, slow) {
+                return Server {
+                    child,
+                    port,
+                    dir,
+                    slow,
+                };
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -95,6 +115,10 @@ impl Server {
         wait_until(30, "replica link", || {
             info_field(&mut con, "replication", "master_link_status").as_deref() == Some("up")
         });
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn dir(&self) -> &Path {
@@ -135,8 +159,7 @@ impl Server {
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now()
-                + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
+            let deadline = Instant::now() + Duration::from_secs(if self.slow { 60 } else { 10 });
             while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 sleep(Duration::from_millis(10));
             }
@@ -172,26 +195,31 @@ fn valgrind_dir() -> Option<PathBuf> {
     std::env::var_os("CALC_VALGRIND").map(PathBuf::from)
 }
 
-fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
-    let mut cmd = match valgrind_dir() {
-        None => Command::new("redis-server"),
-        Some(reports) => {
-            let mut cmd = Command::new("valgrind");
-            cmd.args([
-                "--leak-check=full",
-                "--show-leak-kinds=definite",
-                "--errors-for-leak-kinds=definite",
-                "--soname-synonyms=somalloc=libjemalloc.so*",
-            ])
-            .arg(format!(
-                "--suppressions={}/tests/valgrind.supp",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .arg(format!(
-                "--log-file={}/redis-{port}.%p.log",
-                reports.display()
-            ))
-            .arg("redis-server");
+/// The memcheck command line when `make valgrind` asks for it, else none.
+fn memcheck(port: u16) -> Vec<String> {
+    let Some(reports) = valgrind_dir() else {
+        return Vec::new();
+    };
+    vec![
+        "valgrind".into(),
+        "--leak-check=full".into(),
+        "--show-leak-kinds=definite".into(),
+        "--errors-for-leak-kinds=definite".into(),
+        "--soname-synonyms=somalloc=libjemalloc.so*".into(),
+        format!(
+            "--suppressions={}/tests/valgrind.supp",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        format!("--log-file={}/redis-{port}.%p.log", reports.display()),
+    ]
+}
+
+fn spawn(dir: &Path, port: u16, wrapper: &[String], extra: &[&str]) -> Child {
+    let mut cmd = match wrapper {
+        [] => Command::new("redis-server"),
+        [tool, args @ ..] => {
+            let mut cmd = Command::new(tool);
+            cmd.args(args).arg("redis-server");
             cmd
         }
     };
@@ -224,9 +252,8 @@ fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
         .expect("redis-server on PATH (make test installs it)")
 }
 
-fn wait_for_ping(port: u16, child: &mut Child) -> bool {
-    let deadline =
-        Instant::now() + Duration::from_secs(if valgrind_dir().is_some() { 60 } else { 10 });
+fn wait_for_ping(port: u16, child: &mut Child, slow: bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(if slow { 60 } else { 10 });
     let url = format!("redis://127.0.0.1:{port}/");
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
