@@ -371,9 +371,17 @@ fn median_min_max(v: &[f64]) -> (f64, f64, f64) {
     (s[s.len() / 2], s[0], s[s.len() - 1])
 }
 
-fn main() {
-    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
-    let mut admin = server.client();
+/// The packed value every variant writes: 25 booleans, the design note's case.
+fn packed_value() -> Vec<u8> {
+    pack(&Mp::Array(
+        (0..25).map(|i| Mp::Boolean(i % 3 == 0)).collect(),
+    ))
+}
+
+/// Loads the scripts and the template, fills the read keys, and pads the
+/// keyspace with `pad` keys with a TTL, so that the keys the runs create and
+/// delete never make Redis resize and rehash its tables mid-measurement.
+fn prepare(con: &mut Connection, pad: usize) -> Scripts {
     let load = |con: &mut Connection, src: &str| -> String {
         redis::cmd("SCRIPT")
             .arg("LOAD")
@@ -382,29 +390,24 @@ fn main() {
             .unwrap()
     };
     let scripts = Scripts {
-        hset: load(&mut admin, HSET_WITH_EXPIRY),
-        purge: load(&mut admin, PURGE),
-        decode: load(&mut admin, &lua_decoder()),
+        hset: load(con, HSET_WITH_EXPIRY),
+        purge: load(con, PURGE),
+        decode: load(con, &lua_decoder()),
     };
     let _: () = redis::cmd("CALC.TEMPLATE.SET")
         .arg("p25")
         .arg(serde_json::to_string(&names()).unwrap())
-        .query(&mut admin)
+        .query(con)
         .unwrap();
-    let value = pack(&Mp::Array(
-        (0..25).map(|i| Mp::Boolean(i % 3 == 0)).collect(),
-    ));
     let mut fill = redis::pipe();
     for i in 0..10_000 {
         fill.cmd("HSET")
             .arg(format!("read:{i}"))
             .arg("f")
-            .arg(&value)
+            .arg(packed_value())
             .ignore();
     }
-    // A keyspace (and expires table) large enough that the keys the runs create
-    // and delete never make Redis resize and rehash them mid-measurement.
-    for i in 0..300_000 {
+    for i in 0..pad {
         fill.cmd("SET")
             .arg(format!("pad:{i}"))
             .arg("x")
@@ -412,7 +415,15 @@ fn main() {
             .arg(86_400)
             .ignore();
     }
-    fill.query::<()>(&mut admin).unwrap();
+    fill.query::<()>(con).unwrap();
+    scripts
+}
+
+fn main() {
+    let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
+    let mut admin = server.client();
+    let scripts = prepare(&mut admin, 300_000);
+    let value = packed_value();
 
     let all: Vec<&Variant> = VARIANTS.iter().collect();
     let samples = run_rounds(&server, &mut admin, &all, &scripts, &value);
@@ -429,7 +440,118 @@ fn main() {
 
     let memory = memory_per_entry(&mut admin, &value);
     let version = info_field(&mut admin, "server", "redis_version").unwrap_or_default();
-    report(&all, &samples, &writes, &with_replica, &memory, &version);
+    drop(server);
+    let counted = instructions(&all);
+    report(
+        &all,
+        &samples,
+        &writes,
+        &with_replica,
+        &counted,
+        &memory,
+        &version,
+    );
+}
+
+/// Where callgrind writes the counts of the server on `port` (`.1`, `.2`, ...
+/// per dump).
+fn callgrind_out(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("redis-calc-callgrind-{port}.out"))
+}
+
+/// The server under callgrind, counting only inside `processCommand`: command
+/// lookup, ACL check, the command itself and its buffered reply. Reading
+/// requests and writing replies to sockets, the same for every variant, are
+/// left out.
+fn callgrind(port: u16) -> Vec<String> {
+    vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        "--soname-synonyms=somalloc=libjemalloc.so*".into(),
+        "--toggle-collect=processCommand".into(),
+        format!("--callgrind-out-file={}", callgrind_out(port).display()),
+    ]
+}
+
+fn callgrind_control(option: &str, server: &Server) {
+    let status = std::process::Command::new("callgrind_control")
+        .arg(option)
+        .arg(server.pid().to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("callgrind_control (valgrind)");
+    assert!(status.success(), "callgrind_control {option} failed");
+}
+
+/// The instruction count of callgrind's dump number `n`, once written.
+fn dumped_instructions(port: u16, n: usize) -> f64 {
+    let path = format!("{}.{n}", callgrind_out(port).display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // `totals:` is the file's last line: present means complete.
+        if text.lines().any(|l| l.starts_with("totals:")) {
+            let _ = std::fs::remove_file(&path);
+            return text
+                .lines()
+                .find_map(|l| l.strip_prefix("summary:")?.trim().parse().ok())
+                .expect("callgrind summary line");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no callgrind dump at {path}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Server instructions per logical operation of every variant, counted by
+/// callgrind on one connection's pipelined workload (setups not counted).
+/// Unlike microseconds on a shared 2-core VM, the count repeats run after run,
+/// so the ratios to Lua and to the native floor are exact for this build.
+fn instructions(variants: &[&Variant]) -> Vec<f64> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_under(
+        dir,
+        &["--save", "", "--appendonly", "no"],
+        common::free_port,
+        callgrind,
+    );
+    let mut admin = server.client();
+    // Fewer pad keys than the timed runs (each costs time under callgrind),
+    // still enough that no table resizes while a variant is counted.
+    let scripts = prepare(&mut admin, 40_000);
+    let value = packed_value();
+    let mut counted = Vec::new();
+    for (dump, v) in variants.iter().enumerate() {
+        let _: () = redis::cmd("EVAL")
+            .arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end")
+            .arg(0)
+            .query(&mut admin)
+            .unwrap();
+        // A full write cycle (creations and updates as in the timed runs);
+        // fewer of the costlier operations.
+        let requests = match v.family {
+            Family::Write => CYCLE as usize / DEPTH,
+            Family::Read => 125,
+            Family::Stash => 250,
+            Family::Purge => 8,
+        };
+        let workload = workload(v, &scripts, DEPTH, &value);
+        let ops = load::send_split(
+            server.port,
+            &workload[0][..requests],
+            || callgrind_control("-z", &server),
+            v.name,
+        );
+        callgrind_control("-d", &server);
+        counted.push(dumped_instructions(server.port, dump + 1) / ops as f64);
+    }
+    let port = server.port;
+    drop(server);
+    // Its final dump at exit.
+    let _ = std::fs::remove_file(callgrind_out(port));
+    counted
 }
 
 /// Runs each variant `ROUNDS` times, interleaved, unpipelined then pipelined;
@@ -475,6 +597,48 @@ fn run_rounds(
     samples
 }
 
+/// The variant of `v`'s family with `role` (its Lua script or native floor).
+fn baseline(variants: &[&Variant], v: &Variant, role: Role) -> Option<usize> {
+    variants.iter().position(|o| {
+        o.role == role && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family)
+    })
+}
+
+/// The instruction counts as table rows, each module variant with its ratios.
+fn instruction_table(
+    md: &mut String,
+    variants: &[&Variant],
+    counted: &[f64],
+) -> Vec<serde_json::Value> {
+    let _ = writeln!(
+        md,
+        "| family | variant | instructions/op | vs Lua | vs native |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    let mut json_rows = Vec::new();
+    for (v, &count) in variants.iter().zip(counted) {
+        let ratio = |role| {
+            (v.role == Role::Module)
+                .then(|| baseline(variants, v, role).map(|j| count / counted[j]))
+                .flatten()
+        };
+        let fmt = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {count:.0} | {} | {} |",
+            family_name(v.family),
+            v.name,
+            fmt(ratio(Role::Lua)),
+            fmt(ratio(Role::Native))
+        );
+        json_rows.push(serde_json::json!({
+            "family": family_name(v.family), "variant": v.name, "instructions": count,
+            "vs_lua": ratio(Role::Lua), "vs_native": ratio(Role::Native),
+        }));
+    }
+    json_rows
+}
+
 /// Writes the table rows for `variants`, with each module variant's ratios to
 /// the Lua and native variants of its family; returns the same as JSON rows.
 fn table(md: &mut String, variants: &[&Variant], samples: &[Samples]) -> Vec<serde_json::Value> {
@@ -486,12 +650,7 @@ fn table(md: &mut String, variants: &[&Variant], samples: &[Samples]) -> Vec<ser
         let (up, up_min, up_max) = median_min_max(&s.unpipelined);
         let (pp, pp_min, pp_max) = median_min_max(&s.pipelined);
         let (us, us_min, us_max) = median_min_max(&s.usec);
-        let baseline = |role: Role| {
-            variants.iter().position(|o| {
-                o.role == role
-                    && std::mem::discriminant(&o.family) == std::mem::discriminant(&v.family)
-            })
-        };
+        let baseline = |role| baseline(variants, v, role);
         let ratio = |j: Option<usize>, f: fn(&Samples) -> &Vec<f64>| {
             j.map(|j| median_min_max(f(s)).0 / median_min_max(f(&samples[j])).0)
         };
@@ -591,6 +750,7 @@ fn report(
     samples: &[Samples],
     writes: &[&Variant],
     with_replica: &[Samples],
+    counted: &[f64],
     memory: &BTreeMap<&str, f64>,
     version: &str,
 ) {
@@ -623,6 +783,12 @@ fn report(
     let replica_rows = table(&mut md, writes, with_replica);
     let _ = writeln!(
         md,
+        "\n## Server instructions per operation (callgrind, repeatable)\n"
+    );
+    let _ = writeln!(md, "Counted inside `processCommand` (command lookup, ACL check, the command, its buffered reply) on one connection, pipelined: the same count on every run of this build, where microseconds on a shared VM vary from run to run.\n");
+    let instruction_rows = instruction_table(&mut md, variants, counted);
+    let _ = writeln!(
+        md,
         "\n## Memory per cached entry (`MEMORY USAGE`, 1000 entries)\n"
     );
     let _ = writeln!(md, "| layout | bytes |\n|---|---|");
@@ -633,7 +799,8 @@ fn report(
     std::fs::write(dir.join("results.md"), &md).unwrap();
     let json = serde_json::json!({
         "redis": version, "cpu": cpu, "cores": cores,
-        "rows": rows, "writes_with_replica": replica_rows, "memory": memory,
+        "rows": rows, "writes_with_replica": replica_rows,
+        "instructions": instruction_rows, "memory": memory,
     });
     std::fs::write(
         dir.join("results.json"),

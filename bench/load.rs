@@ -156,6 +156,25 @@ pub fn drive(port: u16, requests: &[Vec<Request>], until: Until, what: &str) -> 
     ops as f64 / span
 }
 
+/// Sends every request's setup, then calls `between`, then every timed part,
+/// on one connection: so that a counter reset in `between` sees the timed
+/// work alone. Returns the operations sent.
+pub fn send_split(port: u16, requests: &[Request], between: impl FnOnce(), what: &str) -> usize {
+    let mut conn = Conn::open(port);
+    for setup in requests.iter().filter_map(|r| r.setup.as_ref()) {
+        conn.stream.write_all(&setup.bytes).expect("write setup");
+        conn.read_replies(setup.replies, what);
+    }
+    between();
+    for req in requests {
+        conn.stream
+            .write_all(&req.timed.bytes)
+            .expect("write request");
+        conn.read_replies(req.timed.replies, what);
+    }
+    requests.iter().map(|r| r.ops).sum()
+}
+
 /// The end of the RESP2 reply that starts at `at`, or `None` when `buf` does
 /// not hold all of it yet. Replies are skipped, never built.
 fn reply_end(buf: &[u8], at: usize) -> Result<Option<usize>, String> {
