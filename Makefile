@@ -10,6 +10,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: build run test bench fuzz valgrind deps clean
 
+# valgrind: memcheck for `make valgrind`, callgrind's instruction counts for `make bench`.
+define need_valgrind
+@command -v valgrind >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
+endef
+
 build: deps
 	$(CARGO) build --release
 
@@ -31,8 +36,10 @@ $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
 	touch $@
 
 # The module against the design note's Lua scripts and native commands, one
-# server, interleaved rounds: bench/results.md, bench/results.json, bench/results.png.
+# server, interleaved rounds (ROUNDS=1 for a quick look), then instruction
+# counts under callgrind: bench/results.md, bench/results.json, bench/results.png.
 bench: build $(VENV)/.installed
+	$(need_valgrind)
 	$(VENV)/bin/pip install -q matplotlib
 	ROUNDS=$(ROUNDS) $(CARGO) bench --bench compare
 	$(VENV)/bin/python bench/plot.py
@@ -58,7 +65,7 @@ fuzz: deps
 # on any memcheck error or definite leak. Slow: minutes, not seconds.
 VALGRIND_TESTS := hsetex getdict a2bset purgea templates hostile_input command_behaviour persistence_replication differential
 valgrind: build
-	@command -v valgrind >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
+	$(need_valgrind)
 	rm -rf target/valgrind && mkdir -p target/valgrind
 	CALC_VALGRIND=$(abspath target/valgrind) $(CARGO) test --release $(addprefix --test ,$(VALGRIND_TESTS)) -- --test-threads=2
 	@reports=$$(ls target/valgrind/*.log | wc -l); \
