@@ -300,36 +300,56 @@ const PURGE_BLOCK: u64 = 128;
 /// The requests of one variant in one mode: for each connection, `depth`
 /// operations per request, encoded before any clock starts.
 fn workload(v: &Variant, s: &Scripts, depth: usize, value: &[u8]) -> Vec<Vec<Request>> {
-    let depth = depth as u64;
     let ops = match v.family {
         Family::Purge => PURGES,
         _ => CYCLE,
     };
     (0..CONNECTIONS)
-        .map(|t| {
-            (0..ops / depth)
-                .map(|r| {
-                    let ops = r * depth..(r + 1) * depth;
-                    let mut pipe = redis::pipe();
-                    for n in ops.clone() {
-                        add_op(v, s, &mut pipe, t, n, value);
+        .map(|t| requests(v, s, t, depth, ops, value))
+        .collect()
+}
+
+/// Connection `t`'s requests: `ops` operations, `depth` per request.
+fn requests(
+    v: &Variant,
+    s: &Scripts,
+    t: usize,
+    depth: usize,
+    ops: u64,
+    value: &[u8],
+) -> Vec<Request> {
+    let depth = depth as u64;
+    (0..ops / depth)
+        .map(|r| {
+            let ops = r * depth..(r + 1) * depth;
+            let mut pipe = redis::pipe();
+            for n in ops.clone() {
+                add_op(v, s, &mut pipe, t, n, value);
+            }
+            // Purges: the first request of every block sets up the whole
+            // block's data.
+            match v.family {
+                Family::Purge if ops.start % PURGE_BLOCK == 0 => {
+                    let mut setup = redis::pipe();
+                    for n in ops.start..ops.start + PURGE_BLOCK {
+                        add_purge_setup(&mut setup, t, n, value);
                     }
-                    // Purges: the first request of every block sets up the
-                    // whole block's data.
-                    match v.family {
-                        Family::Purge if ops.start % PURGE_BLOCK == 0 => {
-                            let mut setup = redis::pipe();
-                            for n in ops.start..ops.start + PURGE_BLOCK {
-                                add_purge_setup(&mut setup, t, n, value);
-                            }
-                            Request::with_setup(&setup, &pipe, depth as usize)
-                        }
-                        _ => Request::new(&pipe, depth as usize),
-                    }
-                })
-                .collect()
+                    Request::with_setup(&setup, &pipe, depth as usize)
+                }
+                _ => Request::new(&pipe, depth as usize),
+            }
         })
         .collect()
+}
+
+/// Deletes the write family's hashes, so each round (and each counted
+/// variant) starts from the same keyspace.
+fn clear_write_keys(con: &mut Connection) {
+    let _: () = redis::cmd("EVAL")
+        .arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end")
+        .arg(0)
+        .query(con)
+        .unwrap();
 }
 
 /// Operations per second of `v` over `CONNECTIONS` connections.
@@ -393,10 +413,10 @@ fn packed_value() -> Vec<u8> {
     ))
 }
 
-/// Loads the scripts and the template, fills the read keys, and pads the
+/// Loads the scripts and the template, fills the read keys with `value`, and pads the
 /// keyspace with `pad` keys with a TTL, so that the keys the runs create and
 /// delete never make Redis resize and rehash its tables mid-measurement.
-fn prepare(con: &mut Connection, pad: usize) -> Scripts {
+fn prepare(con: &mut Connection, pad: usize, value: &[u8]) -> Scripts {
     let load = |con: &mut Connection, src: &str| -> String {
         redis::cmd("SCRIPT")
             .arg("LOAD")
@@ -419,7 +439,7 @@ fn prepare(con: &mut Connection, pad: usize) -> Scripts {
         fill.cmd("HSET")
             .arg(format!("read:{i}"))
             .arg("f")
-            .arg(packed_value())
+            .arg(value)
             .ignore();
     }
     for i in 0..pad {
@@ -437,8 +457,8 @@ fn prepare(con: &mut Connection, pad: usize) -> Scripts {
 fn main() {
     let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
     let mut admin = server.client();
-    let scripts = prepare(&mut admin, 300_000);
     let value = packed_value();
+    let scripts = prepare(&mut admin, 300_000, &value);
 
     let all: Vec<&Variant> = VARIANTS.iter().collect();
     let samples = run_rounds(&server, &mut admin, &all, &scripts, &value);
@@ -538,27 +558,22 @@ fn instructions(variants: &[&Variant]) -> Vec<f64> {
     let mut admin = server.client();
     // Fewer pad keys than the timed runs (each costs time under callgrind),
     // still enough that no table resizes while a variant is counted.
-    let scripts = prepare(&mut admin, 40_000);
     let value = packed_value();
+    let scripts = prepare(&mut admin, 40_000, &value);
     let mut counted = Vec::new();
     for (dump, v) in variants.iter().enumerate() {
-        let _: () = redis::cmd("EVAL")
-            .arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end")
-            .arg(0)
-            .query(&mut admin)
-            .unwrap();
+        clear_write_keys(&mut admin);
         // A full write cycle (creations and updates as in the timed runs);
         // fewer of the costlier operations.
-        let requests = match v.family {
-            Family::Write => CYCLE as usize / DEPTH,
-            Family::Read => 125,
-            Family::Stash => 250,
-            Family::Purge => PURGE_BLOCK as usize / DEPTH,
+        let ops = match v.family {
+            Family::Write => CYCLE,
+            Family::Read => 4000,
+            Family::Stash => 8000,
+            Family::Purge => PURGE_BLOCK,
         };
-        let workload = workload(v, &scripts, DEPTH, &value);
         let ops = load::send_split(
             server.port,
-            &workload[0][..requests],
+            &requests(v, &scripts, 0, DEPTH, ops, &value),
             || callgrind_control("-z", &server),
             v.name,
         );
@@ -606,11 +621,7 @@ fn run_rounds(
             s.usec.push(cost_per_op(admin, v));
         }
         // Keep the data set from growing round over round.
-        let _: () = redis::cmd("EVAL")
-            .arg("for _, k in ipairs(redis.call('keys', 'bench:*')) do redis.call('del', k) end")
-            .arg(0)
-            .query(admin)
-            .unwrap();
+        clear_write_keys(admin);
     }
     samples
 }

@@ -76,6 +76,14 @@ impl Conn {
         }
     }
 
+    /// Sends one encoded pipeline and waits for all its replies.
+    fn exchange(&mut self, encoded: &Encoded, what: &str) {
+        self.stream
+            .write_all(&encoded.bytes)
+            .expect("write request");
+        self.read_replies(encoded.replies, what);
+    }
+
     /// Reads until `count` whole replies have arrived; an error reply fails the run.
     fn read_replies(&mut self, count: usize, what: &str) {
         let (mut seen, mut at) = (0, 0);
@@ -133,15 +141,11 @@ pub fn drive(port: u16, requests: &[Vec<Request>], until: Until, what: &str) -> 
                         }
                         if let Some(setup) = &req.setup {
                             barrier.wait();
-                            conn.stream.write_all(&setup.bytes).expect("write setup");
-                            conn.read_replies(setup.replies, what);
+                            conn.exchange(setup, what);
                             barrier.wait();
                         }
                         let start = Instant::now();
-                        conn.stream
-                            .write_all(&req.timed.bytes)
-                            .expect("write request");
-                        conn.read_replies(req.timed.replies, what);
+                        conn.exchange(&req.timed, what);
                         timed += start.elapsed();
                         ops += req.ops;
                     }
@@ -162,15 +166,11 @@ pub fn drive(port: u16, requests: &[Vec<Request>], until: Until, what: &str) -> 
 pub fn send_split(port: u16, requests: &[Request], between: impl FnOnce(), what: &str) -> usize {
     let mut conn = Conn::open(port);
     for setup in requests.iter().filter_map(|r| r.setup.as_ref()) {
-        conn.stream.write_all(&setup.bytes).expect("write setup");
-        conn.read_replies(setup.replies, what);
+        conn.exchange(setup, what);
     }
     between();
     for req in requests {
-        conn.stream
-            .write_all(&req.timed.bytes)
-            .expect("write request");
-        conn.read_replies(req.timed.replies, what);
+        conn.exchange(&req.timed, what);
     }
     requests.iter().map(|r| r.ops).sum()
 }

@@ -83,9 +83,8 @@ impl Ttl {
 /// `seconds`: a positive integer whose expiry cannot overflow; anything else
 /// is `ERR invalid expire time`.
 pub fn parse_ttl(seconds: &RedisString, command: &'static str) -> Result<Ttl, CalcError> {
-    // Digits only (no sign, no spaces), folded by hand: on every HSETEX, so
-    // no UTF-8 check or generic integer parser.
-    // An empty string folds to 0, which the range refuses.
+    // Digits only (no sign, no spaces), folded by hand since it runs on every
+    // HSETEX; an empty string folds to 0, which the range refuses.
     bytes_of(seconds.inner)
         .iter()
         .try_fold(0i64, |n, &b| {
