@@ -55,6 +55,25 @@ mod module {
             unsafe { raw::RedisModule_IsIOError }.is_some(),
             unsafe { raw::RedisModule_InfoAddSection }.is_some(),
             unsafe { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
+            // The core calls, there since Redis 4.0: listed so that every
+            // pointer the module unwraps is one checked here.
+            unsafe { raw::RedisModule_OpenKey }.is_some(),
+            unsafe { raw::RedisModule_CloseKey }.is_some(),
+            unsafe { raw::RedisModule_KeyType }.is_some(),
+            unsafe { raw::RedisModule_ValueLength }.is_some(),
+            unsafe { raw::RedisModule_DeleteKey }.is_some(),
+            unsafe { raw::RedisModule_CreateString }.is_some(),
+            unsafe { raw::RedisModule_FreeString }.is_some(),
+            unsafe { raw::RedisModule_StringPtrLen }.is_some(),
+            unsafe { raw::RedisModule_Free }.is_some(),
+            unsafe { raw::RedisModule_ReplyWithError }.is_some(),
+            unsafe { raw::RedisModule_ReplyWithLongLong }.is_some(),
+            unsafe { raw::RedisModule_ReplyWithSimpleString }.is_some(),
+            unsafe { raw::RedisModule_WrongArity }.is_some(),
+            unsafe { raw::RedisModule_SaveUnsigned }.is_some(),
+            unsafe { raw::RedisModule_LoadUnsigned }.is_some(),
+            unsafe { raw::RedisModule_SaveStringBuffer }.is_some(),
+            unsafe { raw::RedisModule_LoadStringBuffer }.is_some(),
         ]
         .iter()
         .all(|&present| present)
