@@ -1,32 +1,54 @@
 # redis-calc: `make run` serves the module, `make test` proves it.
-# Both install what is missing (Debian packages: redis-server, redis-tools,
-# libclang for the redis-module crate's bindgen) on a fresh machine.
+# Every target installs the Debian packages it needs when the package database
+# says they are missing (scripts/apt-need), so a new machine needs no manual step.
 
 CARGO  ?= cargo
 VENV   := .venv
 PORT   ?= 6379
 ROUNDS ?= 7
-SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Where `make run` keeps its RDB/AOF and log (`make run-reset` empties it).
+RUN_DIR ?= target/run
 
-.PHONY: build run test bench fuzz valgrind deps clean
+# Debian packages per purpose, decided from the package database (dpkg-query),
+# never from files on disk: a new machine ships libclang-cpp14, whose files look
+# like libclang's but are not the libclang the redis-module crate's bindgen loads.
+BUILD_PKGS  := libclang-dev clang
+SERVER_PKGS := redis-server redis-tools
+PYTHON_PKGS := python3-venv
+TOOL_PKGS   := valgrind
 
-# valgrind: memcheck for `make valgrind`, callgrind's instruction counts for `make bench`.
-define need_valgrind
-@command -v valgrind >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
-endef
+.PHONY: build run run-reset test test-compat bench fuzz valgrind deps clean
+
+deps:
+	@scripts/apt-need $(BUILD_PKGS) $(SERVER_PKGS) $(PYTHON_PKGS)
 
 build: deps
 	$(CARGO) build --release
 
+# Foreground server on PORT with the module; Ctrl-C stops it. Its RDB, AOF and
+# templates stay in RUN_DIR between runs; `make run-reset` starts afresh.
 run: build
-	redis-server redis.conf.example --port $(PORT)
+	@mkdir -p $(RUN_DIR)
+	redis-server $(abspath redis.conf.example) --port $(PORT) --dir $(abspath $(RUN_DIR)) \
+		--loadmodule $(abspath target/release/libredis_calc.so)
+
+run-reset:
+	rm -rf $(RUN_DIR)
 
 # Unit tests (decoder, template parser), integration tests against real
 # redis-server processes the tests start on free loopback ports (single node,
 # replicas, a six-node cluster), then the Python package's tests.
+# CALC_REDIS_SERVER picks the server binary (default: redis-server on PATH).
 test: build $(VENV)/.installed
 	$(CARGO) test --release
 	$(VENV)/bin/pytest python/tests -q
+
+# The same suites on Redis 7.2.6, Redis 7.4.1 and Valkey 8.0.1, built once from
+# the tarballs in SERVERS_SRC into SERVERS_CACHE. One summary line per server.
+SERVERS_SRC   ?= $(abspath ../shared/servers)
+SERVERS_CACHE ?= $(HOME)/.cache/redis-calc/servers
+test-compat: build $(VENV)/.installed
+	SERVERS_SRC=$(SERVERS_SRC) SERVERS_CACHE=$(SERVERS_CACHE) CARGO=$(CARGO) VENV=$(VENV) scripts/test-compat
 
 # A virtualenv with the Python package (dogpile.cache backend) and pytest.
 $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
@@ -39,7 +61,7 @@ $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
 # server, interleaved rounds (ROUNDS=1 for a quick look), then instruction
 # counts under callgrind: bench/results.md, bench/results.json, bench/results.png.
 bench: build $(VENV)/.installed
-	$(need_valgrind)
+	@scripts/apt-need $(TOOL_PKGS)
 	$(VENV)/bin/pip install -q matplotlib
 	ROUNDS=$(ROUNDS) $(CARGO) bench --bench compare
 	$(VENV)/bin/python bench/plot.py
@@ -65,7 +87,7 @@ fuzz: deps
 # on any memcheck error or definite leak. Slow: minutes, not seconds.
 VALGRIND_TESTS := hsetex getdict a2bset purgea templates hostile_input command_behaviour persistence_replication differential
 valgrind: build
-	$(need_valgrind)
+	@scripts/apt-need $(TOOL_PKGS)
 	rm -rf target/valgrind && mkdir -p target/valgrind
 	CALC_VALGRIND=$(abspath target/valgrind) $(CARGO) test --release $(addprefix --test ,$(VALGRIND_TESTS)) -- --test-threads=2
 	@reports=$$(ls target/valgrind/*.log | wc -l); \
@@ -74,18 +96,6 @@ valgrind: build
 	grep -h "ERROR SUMMARY" target/valgrind/*.log | sed 's/^==[0-9]*== //' | sort | uniq -c; \
 	grep -h "definitely lost" target/valgrind/*.log | sed 's/^==[0-9]*== //' | sort | uniq -c; \
 	if [ -n "$$bad" ]; then echo "memcheck errors or leaks in:"; echo "$$bad"; exit 1; fi
-
-deps:
-	@missing=""; \
-	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
-	ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing="$$missing libclang-dev clang"; \
-	python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing="$$missing python3 python3-venv"; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
 
 clean:
 	$(CARGO) clean

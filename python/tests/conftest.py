@@ -32,7 +32,7 @@ class Server:
         for _ in range(5):
             self.port = _free_port()
             self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                [os.environ.get("CALC_REDIS_SERVER", "redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", self.dir.name, "--logfile", "redis.log",
                  "--loadmodule", str(_module())],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

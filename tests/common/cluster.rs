@@ -53,12 +53,12 @@ impl Cluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
+        let out = Command::new(super::cli_binary())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .output()
-            .expect("redis-cli on PATH");
+            .expect("redis-cli beside the server or on PATH");
         assert!(
             out.status.success(),
             "cluster create failed: {}",
