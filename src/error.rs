@@ -34,7 +34,16 @@ pub enum CalcError {
     InvalidTemplate {
         reason: String,
     },
+    /// A malformed option.
+    Syntax {
+        reason: String,
+    },
     Decode(DecodeError),
+    /// A decode error in one of several fields (MGETDICT).
+    DecodeField {
+        field: String,
+        error: DecodeError,
+    },
     /// A panic caught at the command boundary: a bug, reported instead of crashing the server.
     Internal,
 }
@@ -43,7 +52,7 @@ impl CalcError {
     /// Decode errors are counted in `INFO calc`: they mean a producer wrote a value
     /// that does not match the template it is read with.
     pub fn is_decode(&self) -> bool {
-        matches!(self, CalcError::Decode(_))
+        matches!(self, CalcError::Decode(_) | CalcError::DecodeField { .. })
     }
 }
 
@@ -78,10 +87,12 @@ impl fmt::Display for CalcError {
             ),
             CalcError::UnknownTemplate { name } => write!(
                 f,
-                "ERR unknown template '{name}' (register it on this node with CALC.TEMPLATE.SET)"
+                "NOTEMPLATE unknown template '{name}' (register it on this node with CALC.TEMPLATE.SET)"
             ),
             CalcError::InvalidTemplate { reason } => write!(f, "ERR invalid template definition: {reason}"),
+            CalcError::Syntax { reason } => write!(f, "ERR syntax error: {reason}"),
             CalcError::Decode(e) => write!(f, "ERR {e}"),
+            CalcError::DecodeField { field, error } => write!(f, "ERR field '{field}': {error}"),
             CalcError::Internal => write!(
                 f,
                 "ERR internal error in the calc module; the command was aborted (see the server log)"
@@ -141,7 +152,7 @@ mod tests {
             ),
             (
                 CalcError::UnknownTemplate { name: "t".into() },
-                "ERR unknown template 't'",
+                "NOTEMPLATE unknown template 't'",
             ),
         ];
         for (err, prefix) in cases {

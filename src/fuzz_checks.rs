@@ -81,9 +81,9 @@ pub fn decode(data: &[u8]) {
     };
     let definition = TEMPLATES[pick as usize % TEMPLATES.len()];
     let template = Template::parse(definition.as_bytes()).expect("built-in template");
-    let validated = decode_with_template(value, &template, b"fuzz", &mut Validate);
+    let validated = decode_with_template(value, &template, b"fuzz", false, &mut Validate);
     let mut structure = Structure::default();
-    let emitted = decode_with_template(value, &template, b"fuzz", &mut structure);
+    let emitted = decode_with_template(value, &template, b"fuzz", false, &mut structure);
     assert_eq!(validated, emitted, "validation and emission disagree");
     if emitted.is_ok() {
         assert!(

@@ -44,6 +44,12 @@ pub enum DecodeError {
         found: usize,
     },
     BadDogpileHeader,
+    /// The value carries another definition's fingerprint.
+    OtherDefinition {
+        found: [u8; 4],
+    },
+    /// The template requires a fingerprint and the value has none.
+    NoFingerprint,
 }
 
 impl fmt::Display for DecodeError {
@@ -66,6 +72,15 @@ impl fmt::Display for DecodeError {
             DecodeError::WrongCount { what, expected, found } => write!(
                 f,
                 "wrong number of values for {what}: the template has {expected}, the value has {found}"
+            ),
+            DecodeError::OtherDefinition { found } => write!(
+                f,
+                "the value was written under another definition (fingerprint {:02x}{:02x}{:02x}{:02x})",
+                found[0], found[1], found[2], found[3]
+            ),
+            DecodeError::NoFingerprint => write!(
+                f,
+                "the value carries no template fingerprint and the template requires one"
             ),
             DecodeError::BadDogpileHeader => write!(
                 f,
@@ -156,16 +171,35 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Decodes `stored` (optionally behind a dogpile.cache metadata header) as the
-/// msgpack array described by `template`, named `template_name` in errors, into
-/// `sink` as a map of template name -> value.
+/// The msgpack ext type of a template fingerprint: `0xd6 0x63` + 4 bytes
+/// (fixext 4), stored before the value's array. A msgpack value of its own, so
+/// any msgpack reader can skip it.
+pub const FINGERPRINT_EXT_TYPE: u8 = 0x63;
+
+/// Decodes `stored` (optionally behind a dogpile.cache metadata header, then
+/// optionally behind its template fingerprint) as the msgpack array described
+/// by `template`, named `template_name` in errors, into `sink` as a map of
+/// template name -> value. A fingerprint must be the template's; with
+/// `fingerprint_required`, a value without one is refused too.
 pub fn decode_with_template<S: Sink>(
     stored: &[u8],
     template: &Template,
     template_name: &[u8],
+    fingerprint_required: bool,
     sink: &mut S,
 ) -> Result<(), DecodeError> {
     let payload = strip_dogpile_header(stored)?;
+    let payload = match payload {
+        [0xd6, FINGERPRINT_EXT_TYPE, a, b, c, d, rest @ ..] => {
+            let found = [*a, *b, *c, *d];
+            if found != template.fingerprint {
+                return Err(DecodeError::OtherDefinition { found });
+            }
+            rest
+        }
+        _ if fingerprint_required => return Err(DecodeError::NoFingerprint),
+        _ => payload,
+    };
     let mut cursor = Cursor {
         buf: payload,
         pos: 0,
@@ -364,9 +398,9 @@ mod tests {
 
     fn decode(bytes: &[u8], def: &str) -> Result<Vec<String>, DecodeError> {
         let t = template(def);
-        decode_with_template(bytes, &t, b"t", &mut Validate)?;
+        decode_with_template(bytes, &t, b"t", false, &mut Validate)?;
         let mut rec = Record::default();
-        decode_with_template(bytes, &t, b"t", &mut rec)?;
+        decode_with_template(bytes, &t, b"t", false, &mut rec)?;
         Ok(rec.0)
     }
 
@@ -499,6 +533,36 @@ mod tests {
             Err(DecodeError::BadDogpileHeader)
         );
         assert_eq!(decode(b"{", r#"["a"]"#), Err(DecodeError::BadDogpileHeader));
+    }
+
+    #[test]
+    fn a_fingerprint_must_be_the_templates_own() {
+        let t = template(r#"["a","b"]"#);
+        let value = [0x92, 0xc3, 0xc2];
+        let marked = |fp: [u8; 4]| {
+            let mut v = vec![0xd6, FINGERPRINT_EXT_TYPE];
+            v.extend_from_slice(&fp);
+            v.extend_from_slice(&value);
+            v
+        };
+        let check = |bytes: &[u8], required: bool| {
+            decode_with_template(bytes, &t, b"t", required, &mut Validate)
+        };
+        assert_eq!(check(&marked(t.fingerprint), false), Ok(()));
+        assert_eq!(check(&marked(t.fingerprint), true), Ok(()));
+        let other = [t.fingerprint[0] ^ 1, 0, 0, 0];
+        assert_eq!(
+            check(&marked(other), false),
+            Err(DecodeError::OtherDefinition { found: other })
+        );
+        assert_eq!(check(&value, false), Ok(()));
+        assert_eq!(check(&value, true), Err(DecodeError::NoFingerprint));
+        // A cut-off fingerprint is not a fingerprint: an ext type, refused.
+        assert!(check(&marked(t.fingerprint)[..4], false).is_err());
+        // Behind a dogpile.cache header too.
+        let mut with_header = br#"{"ct":1,"v":2}|"#.to_vec();
+        with_header.extend(marked(t.fingerprint));
+        assert_eq!(check(&with_header, true), Ok(()));
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn redis_cluster_end_to_end() {
         &[b"CALC.GETDICT", lonely.as_bytes(), b"f", b"perms"],
     ));
     assert!(
-        err.starts_with("ERR unknown template 'perms'") && err.contains("on this node"),
+        err.starts_with("NOTEMPLATE unknown template 'perms'") && err.contains("on this node"),
         "{err}"
     );
     register_everywhere(&cluster, "perms", PERMS);

@@ -49,7 +49,8 @@ fn flags_and_key_positions_are_declared() {
         ("calc.mgetdict", &["readonly"], (1, 1, 1)),
         ("calc.purgea", &["write"], (1, 1, 1)),
         ("calc.template.set", &["write", "denyoom"], (0, 0, 0)),
-        ("calc.template.get", &["readonly", "fast"], (0, 0, 0)),
+        ("calc.template.get", &["readonly"], (0, 0, 0)),
+        ("calc.template.info", &["readonly"], (0, 0, 0)),
         ("calc.template.del", &["write"], (0, 0, 0)),
         ("calc.template.list", &["readonly"], (0, 0, 0)),
     ];

@@ -142,7 +142,10 @@ fn unknown_template_is_an_error_naming_it() {
     store(&mut con, "h", "f", &perms_value());
     for key in ["h", "nokey"] {
         let err = call_err(&mut con, &[b"CALC.GETDICT", key.as_bytes(), b"f", b"nope"]);
-        assert!(err.starts_with("ERR unknown template 'nope'"), "{err}");
+        assert!(
+            err.starts_with("NOTEMPLATE unknown template 'nope'"),
+            "{err}"
+        );
     }
 }
 
@@ -416,7 +419,7 @@ fn mgetdict_fails_whole_when_one_field_is_undecodable() {
     assert!(err.contains("the template has 1, the value has 2"), "{err}");
     assert!(
         call_err(&mut con, &[b"CALC.MGETDICT", b"h", b"nope", b"good"])
-            .starts_with("ERR unknown template")
+            .starts_with("NOTEMPLATE unknown template")
     );
     // The connection is still in sync: the next reply is the next command's.
     assert_eq!(

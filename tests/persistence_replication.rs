@@ -12,7 +12,12 @@ use redis::{Connection, Value};
 /// sets, both sides of a stash, purges from both sides, template changes.
 fn workload(con: &mut Connection) {
     register(con, "perms", PERMS);
-    register(con, "flat", r#"["n"]"#);
+    common::register_with(
+        con,
+        "flat",
+        r#"["n"]"#,
+        &["ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED"],
+    );
     register(con, "gone", r#"["x"]"#);
     let value = pack(&rmpv::Value::Array(vec![rmpv::Value::from(1)]));
     for i in 0..30 {
@@ -52,6 +57,15 @@ fn workload(con: &mut Connection) {
     call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
     call(con, &[b"CALC.PURGEA", b"a2b-b|10", b"a2b-a|", b"10"]).unwrap();
     call(con, &[b"CALC.TEMPLATE.DEL", b"gone"]).unwrap();
+}
+
+/// The workload's `flat` template kept its policy (replication, RDB, AOF).
+fn assert_policy_kept(con: &mut Connection) {
+    let flat = templates(con)
+        .into_iter()
+        .find(|(name, _)| name == b"flat")
+        .expect("flat template");
+    assert_eq!(flat.1, r#"["n"] NIL 1"#);
 }
 
 #[test]
@@ -106,6 +120,7 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
     );
     assert_eq!(templates(&mut r), templates(&mut p));
     assert_eq!(templates(&mut r).len(), 3);
+    assert_policy_kept(&mut r);
 
     // Replicas are read-only for the module's writers, as for native ones.
     let err = common::call_err(&mut r, &[b"CALC.HSETEX", b"x", b"f", b"v", b"10"]);
@@ -156,6 +171,7 @@ fn the_aof_holds_effects_and_replays_to_the_same_state() {
     assert_eq!(snapshot(&mut con), data);
     assert_eq!(expiries(&mut con), expiry);
     assert_eq!(templates(&mut con), tmpl);
+    assert_policy_kept(&mut con);
 }
 
 /// The text of the AOF's incremental files (multi-part AOF, Redis 7).
@@ -206,6 +222,7 @@ fn restart_keeps(
     let server = Server::start_in(server.kill(), extra);
     let mut con = server.client();
     assert_eq!(templates(&mut con), tmpl);
+    assert_policy_kept(&mut con);
     assert_eq!(snapshot(&mut con), data);
 }
 
@@ -224,6 +241,7 @@ fn templates_survive_debug_reload_and_a_restart_from_the_rdb() {
     let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
     let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
     assert_eq!(templates(&mut con), tmpl);
+    assert_policy_kept(&mut con);
     assert_eq!(snapshot(&mut con), data);
 
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
@@ -308,7 +326,7 @@ fn refused_load_log(dir: &tempfile::TempDir) -> String {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new("redis-server")
+    let mut child = std::process::Command::new(common::server_binary())
         .args([
             "--port",
             &port.to_string(),

@@ -75,7 +75,7 @@ fn del_answers_whether_it_removed() {
     );
     assert_eq!(get(&mut con, b"t"), None);
     assert!(call_err(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"t"])
-        .starts_with("ERR unknown template"));
+        .starts_with("NOTEMPLATE unknown template"));
 }
 
 #[test]
@@ -168,4 +168,196 @@ fn wrong_arity() {
     ] {
         assert!(call_err(&mut con, args).contains("wrong number of arguments"));
     }
+}
+
+/// A value packed as the dogpile backend writes it: the template's
+/// fingerprint (msgpack fixext 4, type 0x63), then the values.
+fn marked(fingerprint_hex: &str, values: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xd6, 0x63];
+    out.extend((0..4).map(|i| u8::from_str_radix(&fingerprint_hex[2 * i..2 * i + 2], 16).unwrap()));
+    out.extend_from_slice(values);
+    out
+}
+
+fn fingerprint(con: &mut Connection, name: &str) -> String {
+    let info: Vec<Value> = redis::cmd("CALC.TEMPLATE.INFO")
+        .arg(name)
+        .query(con)
+        .unwrap();
+    match &info[7] {
+        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_template_is_its_own_error_code() {
+    let server = Server::start();
+    let mut con = server.client();
+    for args in [
+        &[&b"CALC.GETDICT"[..], b"h", b"f", b"nope"][..],
+        &[b"CALC.MGETDICT", b"h", b"nope", b"f"],
+    ] {
+        let err = call_err(&mut con, args);
+        assert!(
+            err.starts_with("NOTEMPLATE unknown template 'nope'"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn onmismatch_nil_reads_undecodable_values_as_nil_and_counts_them() {
+    let server = Server::start();
+    let mut con = server.client();
+    common::register_with(&mut con, "t", r#"["a","b"]"#, &["onmismatch", "nil"]);
+    let _: () = con.hset("h", "good", b"\x92\xc3\xc2".as_slice()).unwrap();
+    let _: () = con.hset("h", "short", b"\x91\xc3".as_slice()).unwrap();
+    let _: () = con.hset("h", "junk", b"\x92\xc3".as_slice()).unwrap();
+    let _: () = con
+        .hset("h", "ext", b"\x92\xd4\x01\x00\xc3".as_slice())
+        .unwrap();
+    for field in ["short", "junk", "ext"] {
+        let got = call(&mut con, &[b"CALC.GETDICT", b"h", field.as_bytes(), b"t"]).unwrap();
+        assert_eq!(got, Value::Nil, "{field}");
+    }
+    let many = call(
+        &mut con,
+        &[b"CALC.MGETDICT", b"h", b"t", b"short", b"good", b"junk"],
+    )
+    .unwrap();
+    let Value::Array(many) = many else {
+        panic!("{many:?}")
+    };
+    assert_eq!(many[0], Value::Nil);
+    assert_ne!(many[1], Value::Nil);
+    assert_eq!(many[2], Value::Nil);
+    let info: redis::InfoDict = redis::cmd("INFO").arg("calc").query(&mut con).unwrap();
+    assert_eq!(info.get::<u64>("calc_mismatches_read_as_nil"), Some(5));
+    assert_eq!(info.get::<u64>("calc_decode_errors"), Some(0));
+
+    // ERROR (the default, and what SET without options restores).
+    register(&mut con, "t", r#"["a","b"]"#);
+    let err = call_err(&mut con, &[b"CALC.GETDICT", b"h", b"short", b"t"]);
+    assert!(err.contains("the template has 2, the value has 1"), "{err}");
+}
+
+#[test]
+fn under_error_mgetdict_names_the_undecodable_field() {
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "t", r#"["a"]"#);
+    let _: () = con.hset("h", "good", b"\x91\xc3".as_slice()).unwrap();
+    let _: () = con.hset("h", "bad", b"\x92\xc3\xc3".as_slice()).unwrap();
+    let err = call_err(&mut con, &[b"CALC.MGETDICT", b"h", b"t", b"good", b"bad"]);
+    assert!(err.starts_with("ERR field 'bad':"), "{err}");
+}
+
+#[test]
+fn policy_words_are_checked_and_a_bad_set_changes_nothing() {
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "t", r#"["a"]"#);
+    for options in [
+        &["ONMISMATCH", "IGNORE"][..],
+        &["ONMISMATCH"],
+        &["FINGERPRINT", "MAYBE"],
+        &["COLOR", "RED"],
+    ] {
+        let mut args: Vec<&[u8]> = vec![b"CALC.TEMPLATE.SET", b"t", b"[\"z\"]"];
+        args.extend(options.iter().map(|o| o.as_bytes()));
+        let err = call_err(&mut con, &args);
+        assert!(err.starts_with("ERR syntax error"), "{options:?}: {err}");
+    }
+    assert_eq!(get(&mut con, b"t").unwrap(), r#"["a"]"#);
+}
+
+#[test]
+fn info_shows_the_definition_policy_and_fingerprint() {
+    let server = Server::start();
+    let mut con = server.client();
+    common::register_with(
+        &mut con,
+        "t",
+        r#"["a","bb","ccc"]"#,
+        &["FINGERPRINT", "REQUIRED", "ONMISMATCH", "NIL"],
+    );
+    let info: Vec<Value> = redis::cmd("CALC.TEMPLATE.INFO")
+        .arg("t")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(
+        info,
+        [
+            common::bulk("name"),
+            common::bulk("t"),
+            common::bulk("definition"),
+            common::bulk(r#"["a","bb","ccc"]"#),
+            common::bulk("onmismatch"),
+            common::bulk("NIL"),
+            common::bulk("fingerprint"),
+            // SHA-256 of the definition's compact JSON, first 4 bytes.
+            common::bulk("bac51ee3"),
+            common::bulk("fingerprint-required"),
+            Value::Int(1),
+        ]
+    );
+    let none: Value = redis::cmd("CALC.TEMPLATE.INFO")
+        .arg("nope")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(none, Value::Nil);
+}
+
+#[test]
+fn a_value_is_never_decoded_under_another_definition() {
+    let server = Server::start();
+    let mut con = server.client();
+    let value = b"\x93\xc3\xc2\x03"; // [true, false, 3]
+    register(&mut con, "old", r#"["a","bb","ccc"]"#);
+    let old = fingerprint(&mut con, "old");
+    let _: () = con.hset("h", "f", marked(&old, value)).unwrap();
+    let got = call(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"old"]).unwrap();
+    assert_eq!(
+        got,
+        Value::Array(vec![
+            common::bulk("a"),
+            Value::Int(1),
+            common::bulk("bb"),
+            Value::Int(0),
+            common::bulk("ccc"),
+            Value::Int(3),
+        ])
+    );
+    // Reordered, renamed, replaced: same count, so the shape alone would pass.
+    for definition in [
+        r#"["bb","a","ccc"]"#,
+        r#"["a","b","ccc"]"#,
+        r#"["a","bb","admin"]"#,
+    ] {
+        register(&mut con, "new", definition);
+        let err = call_err(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"new"]);
+        assert!(
+            err.contains("written under another definition"),
+            "{definition}: {err}"
+        );
+        common::register_with(&mut con, "new", definition, &["ONMISMATCH", "NIL"]);
+        let got = call(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"new"]).unwrap();
+        assert_eq!(got, Value::Nil, "{definition}");
+    }
+    // FINGERPRINT REQUIRED: an unmarked value (whatever wrote it) is a mismatch too.
+    let _: () = con.hset("h", "plain", value.as_slice()).unwrap();
+    common::register_with(
+        &mut con,
+        "strict",
+        r#"["a","bb","ccc"]"#,
+        &["FINGERPRINT", "REQUIRED", "ONMISMATCH", "NIL"],
+    );
+    let got = call(&mut con, &[b"CALC.GETDICT", b"h", b"plain", b"strict"]).unwrap();
+    assert_eq!(got, Value::Nil);
+    let got = call(&mut con, &[b"CALC.GETDICT", b"h", b"f", b"strict"]).unwrap();
+    assert_ne!(got, Value::Nil);
+    // Without it, an unmarked value decodes by shape, as the design note writes it.
+    let got = call(&mut con, &[b"CALC.GETDICT", b"h", b"plain", b"old"]).unwrap();
+    assert_ne!(got, Value::Nil);
 }

@@ -1,60 +1,59 @@
 //! CALC.GETDICT and CALC.MGETDICT: read packed values back as maps, decoded in
 //! the server against a registered template.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redis_module::{Context, RedisResult, RedisString};
-
-use super::run;
 use crate::error::{printable, CalcError};
-use crate::keys::{bytes_of, HashKey, OwnedString};
-use crate::msgpack::{decode_with_template, Sink, Validate};
-use crate::reply::ReplyWriter;
-use crate::template::{registry, Template};
+use crate::msgpack::{decode_with_template, DecodeError, Sink, Validate};
+use crate::redis::keys::HashKey;
+use crate::redis::reply::ReplyWriter;
+use crate::redis::{Arg, Ctx, OwnedString, RedisStr};
+use crate::registry::{registry, OnMismatch, Registered};
+use crate::stats;
 
 /// CALC.GETDICT key field template
-pub fn getdict(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(ctx, args, |ctx, args, reply| {
-        let [_, key, field, name] = args else {
-            return Err(CalcError::WrongArity);
-        };
-        let name = bytes_of(name.inner);
-        let template = lookup(name)?;
-        let value = HashKey::open_read(ctx, key)?.get(field.inner);
-        if let Some(value) = &value {
-            validate(value, &template, name)?;
-        }
-        emit(reply, value.as_ref(), &template, name);
-        Ok(())
-    })
+pub fn getdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+    let [_, key, field, name] = args else {
+        return Err(CalcError::WrongArity);
+    };
+    let name = name.bytes();
+    let registered = lookup(name)?;
+    let value = HashKey::open_read(ctx, key)?.get(field);
+    let value = readable(value, &registered, name).map_err(CalcError::Decode)?;
+    emit(reply, value.as_ref(), &registered, name);
+    Ok(())
 }
 
 /// CALC.MGETDICT key template field [field ...]
-pub fn mgetdict(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(ctx, args, |ctx, args, reply| {
-        let [_, key, name, fields @ ..] = args else {
-            return Err(CalcError::WrongArity);
-        };
-        if fields.is_empty() {
-            return Err(CalcError::WrongArity);
-        }
-        let name = bytes_of(name.inner);
-        let template = lookup(name)?;
-        let hash = HashKey::open_read(ctx, key)?;
-        let values: Vec<Option<OwnedString>> = fields.iter().map(|f| hash.get(f.inner)).collect();
-        // Every value is validated before the first byte of the reply is written.
-        for value in values.iter().flatten() {
-            validate(value, &template, name)?;
-        }
-        reply.array(values.len());
-        for value in &values {
-            emit(reply, value.as_ref(), &template, name);
-        }
-        Ok(())
-    })
+pub fn mgetdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+    let [_, key, name, fields @ ..] = args else {
+        return Err(CalcError::WrongArity);
+    };
+    if fields.is_empty() {
+        return Err(CalcError::WrongArity);
+    }
+    let name = name.bytes();
+    let registered = lookup(name)?;
+    let hash = HashKey::open_read(ctx, key)?;
+    // Every value is checked before the first byte of the reply is written.
+    let values = fields
+        .iter()
+        .map(|field| {
+            readable(hash.get(field), &registered, name).map_err(|error| CalcError::DecodeField {
+                field: printable(field.bytes()),
+                error,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    reply.array(values.len());
+    for value in &values {
+        emit(reply, value.as_ref(), &registered, name);
+    }
+    Ok(())
 }
 
-fn lookup(name: &[u8]) -> Result<Arc<Template>, CalcError> {
+fn lookup(name: &[u8]) -> Result<Arc<Registered>, CalcError> {
     registry()
         .get(name)
         .ok_or_else(|| CalcError::UnknownTemplate {
@@ -62,23 +61,48 @@ fn lookup(name: &[u8]) -> Result<Arc<Template>, CalcError> {
         })
 }
 
-fn validate(value: &OwnedString, template: &Template, name: &[u8]) -> Result<(), CalcError> {
-    Ok(decode_with_template(
+/// The value to answer with: itself when it decodes against the template,
+/// `None` when it is missing or (under `ONMISMATCH NIL`) does not decode.
+fn readable(
+    value: Option<OwnedString>,
+    registered: &Registered,
+    name: &[u8],
+) -> Result<Option<OwnedString>, DecodeError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let required = registered.policy.fingerprint_required;
+    match decode_with_template(
         value.bytes(),
-        template,
+        &registered.template,
         name,
+        required,
         &mut Validate,
-    )?)
+    ) {
+        Ok(()) => Ok(Some(value)),
+        Err(_) if registered.policy.on_mismatch == OnMismatch::Nil => {
+            stats::MISMATCHES_READ_AS_NIL.fetch_add(1, Ordering::Relaxed);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes one value as a map, or null when it is missing. Only for values that
-/// passed `validate`: the same bytes decode the same way, so this cannot fail
+/// passed `readable`: the same bytes decode the same way, so this cannot fail
 /// half-way through the reply.
-fn emit(reply: &mut ReplyWriter, value: Option<&OwnedString>, template: &Template, name: &[u8]) {
+fn emit(
+    reply: &mut ReplyWriter,
+    value: Option<&OwnedString>,
+    registered: &Registered,
+    name: &[u8],
+) {
     match value {
         None => reply.null(),
         Some(value) => {
-            let _ = decode_with_template(value.bytes(), template, name, reply);
+            let required = registered.policy.fingerprint_required;
+            let _ =
+                decode_with_template(value.bytes(), &registered.template, name, required, reply);
         }
     }
 }

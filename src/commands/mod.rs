@@ -1,63 +1,205 @@
 //! Command families, one file each. Every command has the same shape:
-//! parse args -> open keys with checks -> act -> replicate/notify -> reply.
-//! `run` is the boundary between Redis and that body.
+//! parse args -> open keys with checks -> act -> effects -> reply.
+//! `COMMANDS` is how each one is declared to Redis.
 
 pub mod dict;
 pub mod hash;
 pub mod purge;
 pub mod template;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use redis_module::{raw, Context, RedisResult, RedisString, RedisValue};
+use std::cell::Cell;
 
 use crate::error::CalcError;
-use crate::keys::{bytes_of, now_ms};
-use crate::reply::ReplyWriter;
+use crate::handler;
+use crate::redis::command::{ArgDoc, ArgKind, Command, KeyFlags, KeySpec};
+use crate::redis::{Arg, Ctx, RedisStr};
 
-pub type Ctx = *mut raw::RedisModuleCtx;
+const SINCE: &std::ffi::CStr = c"0.1.0";
 
-/// A command body: writes its reply through the writer, or returns the error to
-/// answer with. On error it must not have changed anything or written a reply.
-pub type Body = fn(Ctx, &[RedisString], &mut ReplyWriter) -> Result<(), CalcError>;
-
-pub static COMMANDS_SERVED: AtomicU64 = AtomicU64::new(0);
-pub static DECODE_ERRORS: AtomicU64 = AtomicU64::new(0);
-
-/// Runs a command body and answers its error. A panic is caught here, the last
-/// line of defence: unwinding into Redis's C code would abort the server and take
-/// every user's data with it.
-pub fn run(ctx: &Context, args: Vec<RedisString>, body: Body) -> RedisResult {
-    COMMANDS_SERVED.fetch_add(1, Ordering::Relaxed);
-    let mut reply = ReplyWriter::new(ctx.ctx);
-    let error = match catch_unwind(AssertUnwindSafe(|| body(ctx.ctx, &args, &mut reply))) {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            ctx.log_warning(&format!(
-                "calc: command aborted by an internal error: {what}"
-            ));
-            Some(CalcError::Internal)
-        }
-    };
-    match error {
-        None => {}
-        Some(CalcError::WrongArity) => reply.wrong_arity(),
-        Some(e) => {
-            if e.is_decode() {
-                DECODE_ERRORS.fetch_add(1, Ordering::Relaxed);
-            }
-            reply.error(&e.to_string());
-        }
+/// A key at argument `index`.
+const fn key_at(index: i32, flags: KeyFlags) -> KeySpec {
+    KeySpec {
+        flags,
+        index,
+        last: 0,
+        step: 1,
     }
-    Ok(RedisValue::NoReply)
 }
+
+/// Written as HSET declares its key (`RW UPDATE`: INSERT, UPDATE and DELETE
+/// are exclusive, and adding a field to a hash is an update of its value).
+const HASH_WRITE: KeyFlags = KeyFlags::RW.with(KeyFlags::UPDATE);
+const HASH_READ: KeyFlags = KeyFlags::RO.with(KeyFlags::ACCESS);
+
+const KEY: ArgDoc = ArgDoc::new(c"key", ArgKind::Key(0));
+const TEMPLATE_NAME: ArgDoc = ArgDoc::new(c"template", ArgKind::String);
+const SECONDS: ArgDoc = ArgDoc::new(c"seconds", ArgKind::Integer);
+const NAME: ArgDoc = ArgDoc::new(c"name", ArgKind::String);
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: c"calc.hsetex",
+        handler: handler!(hash::hsetex),
+        flags: c"write deny-oom fast",
+        categories: c"write hash fast",
+        arity: -5,
+        keys: &[key_at(1, HASH_WRITE)],
+        summary: c"Sets hash fields; sets the key's TTL only if the call creates the key.",
+        complexity: c"O(N) where N is the number of field-value pairs.",
+        since: SINCE,
+        args: &[
+            KEY,
+            ArgDoc::new(c"data", ArgKind::Block).multiple().sub(&[
+                ArgDoc::new(c"field", ArgKind::String),
+                ArgDoc::new(c"value", ArgKind::String),
+            ]),
+            SECONDS,
+        ],
+    },
+    Command {
+        name: c"calc.a2bset",
+        handler: handler!(hash::a2bset),
+        flags: c"write deny-oom fast",
+        categories: c"write hash fast",
+        arity: 7,
+        keys: &[key_at(1, HASH_WRITE), key_at(2, HASH_WRITE)],
+        summary: c"Stashes a value under akey[id_b] and bkey[id_a] atomically; each key gets the TTL only if the call creates it.",
+        complexity: c"O(1)",
+        since: SINCE,
+        args: &[
+            ArgDoc::new(c"akey", ArgKind::Key(0)),
+            ArgDoc::new(c"bkey", ArgKind::Key(1)),
+            ArgDoc::new(c"id_a", ArgKind::String),
+            ArgDoc::new(c"id_b", ArgKind::String),
+            ArgDoc::new(c"value", ArgKind::String),
+            SECONDS,
+        ],
+    },
+    Command {
+        name: c"calc.getdict",
+        handler: handler!(dict::getdict),
+        flags: c"readonly fast",
+        categories: c"read hash fast",
+        arity: 4,
+        keys: &[key_at(1, HASH_READ)],
+        summary: c"Reads a hash field and decodes its msgpack value against a template into a map.",
+        complexity: c"O(M) where M is the size of the value.",
+        since: SINCE,
+        args: &[KEY, ArgDoc::new(c"field", ArgKind::String), TEMPLATE_NAME],
+    },
+    Command {
+        name: c"calc.mgetdict",
+        handler: handler!(dict::mgetdict),
+        flags: c"readonly",
+        categories: c"read hash slow",
+        arity: -4,
+        keys: &[key_at(1, HASH_READ)],
+        summary: c"Reads several fields of a hash, each decoded against a template into a map.",
+        complexity: c"O(N*M) where N is the number of fields and M the size of a value.",
+        since: SINCE,
+        args: &[
+            KEY,
+            TEMPLATE_NAME,
+            ArgDoc::new(c"field", ArgKind::String).multiple(),
+        ],
+    },
+    Command {
+        name: c"calc.purgea",
+        handler: handler!(purge::purgea),
+        flags: c"write",
+        categories: c"write hash slow",
+        arity: 4,
+        keys: &[key_at(
+            1,
+            KeyFlags::RW.with(KeyFlags::ACCESS).with(KeyFlags::DELETE),
+        )],
+        summary: c"Removes member from the hash bprefix..b for every field b of akey, then deletes akey.",
+        complexity: c"O(N) where N is the number of fields of akey.",
+        since: SINCE,
+        args: &[
+            ArgDoc::new(c"akey", ArgKind::Key(0)),
+            ArgDoc::new(c"bprefix", ArgKind::String),
+            ArgDoc::new(c"member", ArgKind::String),
+        ],
+    },
+    Command {
+        name: c"calc.template.set",
+        handler: handler!(template::set),
+        flags: c"write deny-oom",
+        categories: c"write slow",
+        arity: -3,
+        keys: &[],
+        summary: c"Registers a template (a JSON array of names) under a name, replacing one of the same name.",
+        complexity: c"O(N) where N is the size of the definition.",
+        since: SINCE,
+        args: &[
+            NAME,
+            ArgDoc::new(c"definition", ArgKind::String),
+            ArgDoc::new(c"policy", ArgKind::OneOf)
+                .token(c"ONMISMATCH")
+                .optional()
+                .sub(&[
+                    ArgDoc::new(c"error", ArgKind::PureToken).token(c"ERROR"),
+                    ArgDoc::new(c"nil", ArgKind::PureToken).token(c"NIL"),
+                ]),
+            ArgDoc::new(c"marking", ArgKind::OneOf)
+                .token(c"FINGERPRINT")
+                .optional()
+                .sub(&[
+                    ArgDoc::new(c"required", ArgKind::PureToken).token(c"REQUIRED"),
+                    ArgDoc::new(c"optional", ArgKind::PureToken).token(c"OPTIONAL"),
+                ]),
+        ],
+    },
+    Command {
+        name: c"calc.template.get",
+        handler: handler!(template::get),
+        flags: c"readonly",
+        categories: c"slow",
+        arity: 2,
+        keys: &[],
+        summary: c"Returns a template's definition as compact JSON.",
+        complexity: c"O(N) where N is the size of the definition.",
+        since: SINCE,
+        args: &[NAME],
+    },
+    Command {
+        name: c"calc.template.info",
+        handler: handler!(template::info),
+        flags: c"readonly",
+        categories: c"slow",
+        arity: 2,
+        keys: &[],
+        summary: c"Returns a template's definition, mismatch policy and fingerprint.",
+        complexity: c"O(N) where N is the size of the definition.",
+        since: SINCE,
+        args: &[NAME],
+    },
+    Command {
+        name: c"calc.template.del",
+        handler: handler!(template::del),
+        flags: c"write",
+        categories: c"write slow",
+        arity: 2,
+        keys: &[],
+        summary: c"Deletes a template.",
+        complexity: c"O(1)",
+        since: SINCE,
+        args: &[NAME],
+    },
+    Command {
+        name: c"calc.template.list",
+        handler: handler!(template::list),
+        flags: c"readonly",
+        categories: c"slow",
+        arity: 1,
+        keys: &[],
+        summary: c"Returns the names of the registered templates, sorted.",
+        complexity: c"O(N) where N is the number of templates.",
+        since: SINCE,
+        args: &[],
+    },
+];
 
 /// The latest "now" the expiry bound allows for: 2^43 ms after the epoch, the
 /// year 2248. It lets `parse_ttl` reject every expiry that could overflow
@@ -69,12 +211,12 @@ const MAX_TTL_SECONDS: i64 = (i64::MAX - LATEST_NOW_MS) / 1000;
 /// command, so every key one command creates expires at the same instant.
 pub struct Ttl {
     ms: i64,
-    at: std::cell::Cell<Option<i64>>,
+    at: Cell<Option<i64>>,
 }
 
 impl Ttl {
-    pub fn expire_at(&self) -> i64 {
-        let at = self.at.get().unwrap_or_else(|| now_ms() + self.ms);
+    pub fn expire_at(&self, ctx: Ctx) -> i64 {
+        let at = self.at.get().unwrap_or_else(|| ctx.now_ms() + self.ms);
         self.at.set(Some(at));
         at
     }
@@ -82,10 +224,11 @@ impl Ttl {
 
 /// `seconds`: a positive integer whose expiry cannot overflow; anything else
 /// is `ERR invalid expire time`.
-pub fn parse_ttl(seconds: &RedisString, command: &'static str) -> Result<Ttl, CalcError> {
+pub fn parse_ttl(seconds: &Arg, command: &'static str) -> Result<Ttl, CalcError> {
     // Digits only (no sign, no spaces), folded by hand since it runs on every
     // HSETEX; an empty string folds to 0, which the range refuses.
-    bytes_of(seconds.inner)
+    seconds
+        .bytes()
         .iter()
         .try_fold(0i64, |n, &b| {
             b.is_ascii_digit()
@@ -95,7 +238,7 @@ pub fn parse_ttl(seconds: &RedisString, command: &'static str) -> Result<Ttl, Ca
         .filter(|&s| (1..=MAX_TTL_SECONDS).contains(&s))
         .map(|s| Ttl {
             ms: s * 1000,
-            at: std::cell::Cell::new(None),
+            at: Cell::new(None),
         })
         .ok_or(CalcError::InvalidExpire { command })
 }

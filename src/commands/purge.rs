@@ -1,56 +1,52 @@
 //! CALC.PURGEA: the design note's symmetric delete. For every field b of the
 //! a-hash, remove `member` from the hash `bprefix .. b`, then delete the a-hash.
 
-use redis_module::{Context, RedisResult, RedisString};
-
-use super::run;
-use crate::effects;
 use crate::error::CalcError;
-use crate::keys::{bytes_of, DerivedKeyCheck, HashKey, OwnedString};
+use crate::redis::keys::{DerivedKeyCheck, HashKey};
+use crate::redis::reply::ReplyWriter;
+use crate::redis::{effects, Arg, Ctx, RedisStr};
 
 /// CALC.PURGEA akey bprefix member
-pub fn purgea(ctx: &Context, args: Vec<RedisString>) -> RedisResult {
-    run(ctx, args, |ctx, args, reply| {
-        let [_, akey, bprefix, member] = args else {
-            return Err(CalcError::WrongArity);
-        };
-        let prefix = bytes_of(bprefix.inner);
-        let bkeys = {
-            let a_hash = HashKey::open_read(ctx, akey)?;
-            if !a_hash.exists() {
-                reply.integer(0);
-                return Ok(());
-            }
-            let mut bkeys = Vec::with_capacity(a_hash.len());
-            let mut name = prefix.to_vec();
-            a_hash.for_each_field(|b_id| {
-                name.truncate(prefix.len());
-                name.extend_from_slice(b_id);
-                bkeys.push(OwnedString::new(ctx, &name));
-            });
-            bkeys
-            // The a-hash's handle closes here: a derived key may be the a-key
-            // itself, and two handles on one key must never coexist.
-        };
+pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+    let [_, akey, bprefix, member] = args else {
+        return Err(CalcError::WrongArity);
+    };
+    let prefix = bprefix.bytes();
+    let bkeys = {
+        let a_hash = HashKey::open_read(ctx, akey)?;
+        if !a_hash.exists() {
+            reply.integer(0);
+            return Ok(());
+        }
+        let mut bkeys = Vec::with_capacity(a_hash.len());
+        let mut name = prefix.to_vec();
+        a_hash.for_each_field(|b_id| {
+            name.truncate(prefix.len());
+            name.extend_from_slice(b_id);
+            bkeys.push(ctx.string(&name));
+        });
+        bkeys
+        // The a-hash's handle closes here: a derived key may be the a-key
+        // itself, and two handles on one key must never coexist.
+    };
 
-        // Everything is checked (ACL, slot, type) before the first change.
-        let b_hashes = DerivedKeyCheck::new(ctx, bytes_of(akey.inner)).open_all(&bkeys)?;
-        let mut removed = 0;
-        for (bkey, b_hash) in bkeys.iter().zip(b_hashes) {
-            if b_hash.remove(member.inner) {
-                let emptied = !b_hash.exists();
-                drop(b_hash);
-                effects::hdel(ctx, bkey, member.inner, emptied);
-                removed += 1;
-            }
+    // Everything is checked (ACL, slot, type) before the first change.
+    let b_hashes = DerivedKeyCheck::new(ctx, akey.bytes()).open_all(&bkeys)?;
+    let mut removed = 0;
+    for (bkey, b_hash) in bkeys.iter().zip(b_hashes) {
+        if b_hash.remove(member) {
+            let emptied = !b_hash.exists();
+            drop(b_hash);
+            effects::hdel(ctx, bkey, member, emptied);
+            removed += 1;
         }
-        let a_hash = HashKey::open_write(ctx, akey)?;
-        if a_hash.exists() {
-            a_hash.delete();
-            drop(a_hash);
-            effects::del(ctx, akey);
-        }
-        reply.integer(removed);
-        Ok(())
-    })
+    }
+    let a_hash = HashKey::open_write(ctx, akey)?;
+    if a_hash.exists() {
+        a_hash.delete();
+        drop(a_hash);
+        effects::del(ctx, akey);
+    }
+    reply.integer(removed);
+    Ok(())
 }

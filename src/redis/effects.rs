@@ -1,41 +1,40 @@
 //! What a write tells the rest of the server: replication (to replicas and the
-//! AOF, as effects: plain HSET/PEXPIREAT/HDEL/DEL, never a relative expiry, never
-//! the module command itself) and keyspace notifications, the same events the
-//! design note's Lua scripts produce. Redis wraps everything one command
-//! replicates in MULTI/EXEC, so replicas apply it atomically.
+//! AOF) and keyspace notifications, the same events the design note's Lua
+//! scripts produce. Redis wraps everything one command replicates in
+//! MULTI/EXEC, so replicas apply it atomically.
 
 use std::ffi::{c_longlong, CStr};
 
 use redis_module::raw;
 
-use crate::keys::KeyName;
+use super::{Arg, Ctx, RedisStr};
 
-type Ctx = *mut raw::RedisModuleCtx;
-
-fn notify(ctx: Ctx, class: i32, event: &CStr, key: &impl KeyName) {
+fn notify(ctx: Ctx, class: i32, event: &CStr, key: &impl RedisStr) {
     unsafe {
-        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, class, event.as_ptr(), key.key_ptr())
+        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx.ptr, class, event.as_ptr(), key.ptr())
     };
 }
 
 /// `HSET key field value ...` for the given pairs (already applied).
-pub fn hset(ctx: Ctx, key: &impl KeyName, pairs: &[*mut raw::RedisModuleString]) {
+pub fn hset(ctx: Ctx, key: &impl RedisStr, pairs: &[Arg]) {
     let replicate = unsafe { raw::RedisModule_Replicate.unwrap() };
     unsafe {
         match pairs {
             [field, value] => replicate(
-                ctx,
+                ctx.ptr,
                 c"HSET".as_ptr(),
                 c"sss".as_ptr(),
-                key.key_ptr(),
-                *field,
-                *value,
+                key.ptr(),
+                field.ptr(),
+                value.ptr(),
             ),
+            // `Arg` is a transparent Redis string pointer: the slice is the
+            // vector the "v" format takes.
             _ => replicate(
-                ctx,
+                ctx.ptr,
                 c"HSET".as_ptr(),
                 c"sv".as_ptr(),
-                key.key_ptr(),
+                key.ptr(),
                 pairs.as_ptr(),
                 pairs.len(),
             ),
@@ -45,13 +44,13 @@ pub fn hset(ctx: Ctx, key: &impl KeyName, pairs: &[*mut raw::RedisModuleString])
 }
 
 /// The expiry of a key the command created, as the absolute time it was set to.
-pub fn expire_at(ctx: Ctx, key: &impl KeyName, at_ms: i64) {
+pub fn expire_at(ctx: Ctx, key: &impl RedisStr, at_ms: i64) {
     unsafe {
         raw::RedisModule_Replicate.unwrap()(
-            ctx,
+            ctx.ptr,
             c"PEXPIREAT".as_ptr(),
             c"sl".as_ptr(),
-            key.key_ptr(),
+            key.ptr(),
             at_ms as c_longlong,
         );
     }
@@ -60,14 +59,14 @@ pub fn expire_at(ctx: Ctx, key: &impl KeyName, at_ms: i64) {
 
 /// `HDEL key field` that removed the field; `emptied` when that deleted the hash
 /// (HDEL then also emits `del`).
-pub fn hdel(ctx: Ctx, key: &impl KeyName, field: *mut raw::RedisModuleString, emptied: bool) {
+pub fn hdel(ctx: Ctx, key: &impl RedisStr, field: &impl RedisStr, emptied: bool) {
     unsafe {
         raw::RedisModule_Replicate.unwrap()(
-            ctx,
+            ctx.ptr,
             c"HDEL".as_ptr(),
             c"ss".as_ptr(),
-            key.key_ptr(),
-            field,
+            key.ptr(),
+            field.ptr(),
         );
     }
     notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hdel", key);
@@ -77,14 +76,15 @@ pub fn hdel(ctx: Ctx, key: &impl KeyName, field: *mut raw::RedisModuleString, em
 }
 
 /// `DEL key` of a key that existed.
-pub fn del(ctx: Ctx, key: &impl KeyName) {
+pub fn del(ctx: Ctx, key: &impl RedisStr) {
     unsafe {
-        raw::RedisModule_Replicate.unwrap()(ctx, c"DEL".as_ptr(), c"s".as_ptr(), key.key_ptr());
+        raw::RedisModule_Replicate.unwrap()(ctx.ptr, c"DEL".as_ptr(), c"s".as_ptr(), key.ptr());
     }
     notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"del", key);
 }
 
-/// Template commands have no keyspace effect; they replicate as sent.
+/// The command replicates as sent (template commands, which have no keyspace
+/// effect).
 pub fn verbatim(ctx: Ctx) {
-    unsafe { raw::RedisModule_ReplicateVerbatim.unwrap()(ctx) };
+    unsafe { raw::RedisModule_ReplicateVerbatim.unwrap()(ctx.ptr) };
 }

@@ -8,95 +8,31 @@ use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 
 use crc16::{State, XMODEM};
-use redis_module::{raw, RedisString};
+use redis_module::raw;
 
+use super::{bytes_of, Ctx, OwnedString, RedisStr};
 use crate::error::{printable, CalcError};
-
-type Ctx = *mut raw::RedisModuleCtx;
-
-/// The bytes of a Redis string. Borrowed for as long as the string lives.
-pub fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    let mut len = 0usize;
-    unsafe {
-        let ptr = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
-        if ptr.is_null() {
-            return &[];
-        }
-        std::slice::from_raw_parts(ptr.cast::<u8>(), len)
-    }
-}
-
-/// A Redis string this module created (a derived key name, a value read from a
-/// hash), freed when dropped. Binary-safe.
-pub struct OwnedString {
-    ctx: Ctx,
-    ptr: NonNull<raw::RedisModuleString>,
-}
-
-impl OwnedString {
-    pub fn new(ctx: Ctx, bytes: &[u8]) -> OwnedString {
-        let ptr = unsafe {
-            raw::RedisModule_CreateString.unwrap()(ctx, bytes.as_ptr().cast(), bytes.len())
-        };
-        // CreateString aborts the server on OOM rather than returning NULL.
-        OwnedString {
-            ctx,
-            ptr: NonNull::new(ptr).unwrap_or(NonNull::dangling()),
-        }
-    }
-
-    pub fn as_ptr(&self) -> *mut raw::RedisModuleString {
-        self.ptr.as_ptr()
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        bytes_of(self.as_ptr())
-    }
-}
-
-impl Drop for OwnedString {
-    fn drop(&mut self) {
-        unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, self.as_ptr()) };
-    }
-}
-
-/// Anything that names a key: the command's own arguments or a derived name.
-pub trait KeyName {
-    fn key_ptr(&self) -> *mut raw::RedisModuleString;
-}
-
-impl KeyName for RedisString {
-    fn key_ptr(&self) -> *mut raw::RedisModuleString {
-        self.inner
-    }
-}
-
-impl KeyName for OwnedString {
-    fn key_ptr(&self) -> *mut raw::RedisModuleString {
-        self.as_ptr()
-    }
-}
 
 /// An open key that is a hash or does not exist. Closed (and, if written,
 /// signalled as modified to WATCH and client-side caching) when dropped.
-pub struct HashKey {
-    ctx: Ctx,
+pub struct HashKey<'a> {
+    ctx: Ctx<'a>,
     key: *mut raw::RedisModuleKey,
 }
 
-impl HashKey {
-    pub fn open_read(ctx: Ctx, name: &impl KeyName) -> Result<HashKey, CalcError> {
+impl<'a> HashKey<'a> {
+    pub fn open_read(ctx: Ctx<'a>, name: &impl RedisStr) -> Result<HashKey<'a>, CalcError> {
         Self::open(ctx, name, raw::REDISMODULE_READ)
     }
 
-    pub fn open_write(ctx: Ctx, name: &impl KeyName) -> Result<HashKey, CalcError> {
+    pub fn open_write(ctx: Ctx<'a>, name: &impl RedisStr) -> Result<HashKey<'a>, CalcError> {
         Self::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE)
     }
 
-    fn open(ctx: Ctx, name: &impl KeyName, mode: u32) -> Result<HashKey, CalcError> {
+    fn open(ctx: Ctx<'a>, name: &impl RedisStr, mode: u32) -> Result<HashKey<'a>, CalcError> {
         // In read mode a missing key gives a NULL handle; every method treats
         // NULL as "does not exist".
-        let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.key_ptr(), mode as i32) };
+        let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx.ptr, name.ptr(), mode as i32) };
         let opened = HashKey { ctx, key };
         match opened.key_type() {
             t if t == raw::REDISMODULE_KEYTYPE_EMPTY as i32
@@ -105,7 +41,7 @@ impl HashKey {
                 Ok(opened)
             }
             _ => Err(CalcError::WrongType {
-                key: printable(bytes_of(name.key_ptr())),
+                key: printable(name.bytes()),
             }),
         }
     }
@@ -129,7 +65,7 @@ impl HashKey {
     }
 
     /// The value of `field`, or `None` when the key or the field is missing.
-    pub fn get(&self, field: *mut raw::RedisModuleString) -> Option<OwnedString> {
+    pub fn get(&self, field: &impl RedisStr) -> Option<OwnedString> {
         if !self.exists() {
             return None;
         }
@@ -138,27 +74,26 @@ impl HashKey {
             raw::RedisModule_HashGet.unwrap()(
                 self.key,
                 raw::REDISMODULE_HASH_NONE as i32,
-                field,
+                field.ptr(),
                 &mut value as *mut *mut raw::RedisModuleString,
                 ptr::null_mut::<c_void>(),
             );
         }
-        NonNull::new(value).map(|ptr| OwnedString { ctx: self.ctx, ptr })
+        NonNull::new(value).map(|ptr| OwnedString {
+            ctx: self.ctx.ptr,
+            ptr,
+        })
     }
 
     /// Sets `field`; true when the field is new (as HSET counts).
-    pub fn set(
-        &self,
-        field: *mut raw::RedisModuleString,
-        value: *mut raw::RedisModuleString,
-    ) -> bool {
+    pub fn set(&self, field: &impl RedisStr, value: &impl RedisStr) -> bool {
         // Without COUNT_ALL, HashSet counts the fields that existed and were updated.
         let updated = unsafe {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
                 raw::REDISMODULE_HASH_NONE as i32,
-                field,
-                value,
+                field.ptr(),
+                value.ptr(),
                 ptr::null_mut::<c_void>(),
             )
         };
@@ -166,7 +101,7 @@ impl HashKey {
     }
 
     /// Removes `field`; true when it was there. Redis deletes a hash left empty.
-    pub fn remove(&self, field: *mut raw::RedisModuleString) -> bool {
+    pub fn remove(&self, field: &impl RedisStr) -> bool {
         if !self.exists() {
             return false;
         }
@@ -174,7 +109,7 @@ impl HashKey {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
                 raw::REDISMODULE_HASH_NONE as i32,
-                field,
+                field.ptr(),
                 raw::REDISMODULE_HASH_DELETE,
                 ptr::null_mut::<c_void>(),
             )
@@ -194,9 +129,9 @@ impl HashKey {
             // read, so the key expires exactly at `at_ms`, the value replicated.
             let set_relative = raw::RedisModule_SetExpire.unwrap();
             for _ in 0..16 {
-                let before = now_ms();
+                let before = self.ctx.now_ms();
                 set_relative(self.key, at_ms - before);
-                if now_ms() == before {
+                if self.ctx.now_ms() == before {
                     return;
                 }
             }
@@ -234,16 +169,12 @@ impl HashKey {
     }
 }
 
-impl Drop for HashKey {
+impl Drop for HashKey<'_> {
     fn drop(&mut self) {
         if !self.key.is_null() {
             unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) };
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    unsafe { raw::RedisModule_Milliseconds.unwrap()() }
 }
 
 /// The cluster hash slot of a key, honouring `{hash tags}` as Redis does.
@@ -262,25 +193,25 @@ pub fn key_slot(key: &[u8]) -> u16 {
 /// cluster slot and the type are checked here for all of them before the
 /// command changes anything.
 pub struct DerivedKeyCheck<'a> {
-    ctx: Ctx,
+    ctx: Ctx<'a>,
     user: *mut raw::RedisModuleUser,
     /// The declared key and its slot, when running in a cluster.
     cluster: Option<(&'a [u8], u16)>,
 }
 
 impl<'a> DerivedKeyCheck<'a> {
-    pub fn new(ctx: Ctx, declared_key: &'a [u8]) -> DerivedKeyCheck<'a> {
+    pub fn new(ctx: Ctx<'a>, declared_key: &'a [u8]) -> DerivedKeyCheck<'a> {
+        let cluster = ctx
+            .in_cluster()
+            .then(|| (declared_key, key_slot(declared_key)));
         unsafe {
-            let flags = raw::RedisModule_GetContextFlags.unwrap()(ctx);
-            let cluster = (flags & raw::REDISMODULE_CTX_FLAGS_CLUSTER as i32 != 0)
-                .then(|| (declared_key, key_slot(declared_key)));
             // No current user (e.g. AOF loading, replication): nothing to check.
-            let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx);
+            let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx.ptr);
             let user = if name.is_null() {
                 ptr::null_mut()
             } else {
                 let user = raw::RedisModule_GetModuleUserFromUserName.unwrap()(name);
-                raw::RedisModule_FreeString.unwrap()(ctx, name);
+                raw::RedisModule_FreeString.unwrap()(ctx.ptr, name);
                 user
             };
             DerivedKeyCheck { ctx, user, cluster }
@@ -294,7 +225,7 @@ impl<'a> DerivedKeyCheck<'a> {
             let allowed = unsafe {
                 raw::RedisModule_ACLCheckKeyPermissions.unwrap()(
                     self.user,
-                    key.as_ptr(),
+                    key.ptr(),
                     raw::REDISMODULE_CMD_KEY_DELETE as i32,
                 )
             };
@@ -323,7 +254,7 @@ impl<'a> DerivedKeyCheck<'a> {
     /// already live on the other node, and Redis refuses a multi-key command
     /// whose declared keys are partly moved the same way). The keys must be
     /// distinct, and no other handle on them may be open.
-    pub fn open_all(self, keys: &[OwnedString]) -> Result<Vec<HashKey>, CalcError> {
+    pub fn open_all(self, keys: &[OwnedString]) -> Result<Vec<HashKey<'a>>, CalcError> {
         for key in keys {
             self.check_access(key)?;
         }
@@ -356,7 +287,7 @@ impl Drop for DerivedKeyCheck<'_> {
 /// node's own line as `[slot->-target]` or `[slot-<-source]`. Asked only when a
 /// derived key is missing, so the common path never pays for it.
 fn slot_in_transition(ctx: Ctx, slot: u16) -> bool {
-    let context = redis_module::Context::new(ctx);
+    let context = redis_module::Context::new(ctx.ptr);
     let nodes = match context.call("CLUSTER", &["NODES"]) {
         Ok(redis_module::RedisValue::BulkString(s) | redis_module::RedisValue::SimpleString(s)) => {
             s

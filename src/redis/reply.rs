@@ -15,7 +15,7 @@ pub struct ReplyWriter {
 }
 
 impl ReplyWriter {
-    pub fn new(ctx: *mut raw::RedisModuleCtx) -> Self {
+    pub(super) fn new(ctx: *mut raw::RedisModuleCtx) -> Self {
         ReplyWriter { ctx }
     }
 

@@ -28,6 +28,32 @@ pub fn module_path() -> PathBuf {
     path
 }
 
+/// The server binary under test: `CALC_REDIS_SERVER` (`make test-compat` points
+/// it at each server of the matrix), else `redis-server` on PATH.
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("CALC_REDIS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("redis-server"))
+}
+
+/// The `redis-cli` that came with the server under test (beside it), else the
+/// one on PATH.
+pub fn cli_binary() -> PathBuf {
+    let server = server_binary();
+    server
+        .parent()
+        .map(|dir| dir.join("redis-cli"))
+        .filter(|cli| cli.is_file())
+        .unwrap_or_else(|| PathBuf::from("redis-cli"))
+}
+
+/// The server's version as (major, minor), from `INFO server`.
+pub fn server_version(con: &mut Connection) -> (u32, u32) {
+    let version = info_field(con, "server", "redis_version").unwrap_or_default();
+    let mut parts = version.split('.').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 pub mod cluster;
 pub mod lua;
 
@@ -216,10 +242,10 @@ fn memcheck(port: u16) -> Vec<String> {
 
 fn spawn(dir: &Path, port: u16, wrapper: &[String], extra: &[&str]) -> Child {
     let mut cmd = match wrapper {
-        [] => Command::new("redis-server"),
+        [] => Command::new(server_binary()),
         [tool, args @ ..] => {
             let mut cmd = Command::new(tool);
-            cmd.args(args).arg("redis-server");
+            cmd.args(args).arg(server_binary());
             cmd
         }
     };
@@ -248,8 +274,12 @@ fn spawn(dir: &Path, port: u16, wrapper: &[String], extra: &[&str]) -> Child {
             Ok(())
         });
     }
-    cmd.spawn()
-        .expect("redis-server on PATH (make test installs it)")
+    cmd.spawn().unwrap_or_else(|e| {
+        panic!(
+            "cannot start {} ({e}); make test installs redis-server",
+            server_binary().display()
+        )
+    })
 }
 
 fn wait_for_ping(port: u16, child: &mut Child, slow: bool) -> bool {
@@ -375,19 +405,38 @@ pub fn expiries(con: &mut Connection) -> Vec<(Vec<u8>, i64)> {
         .collect()
 }
 
-/// Every template as (name, definition JSON).
+/// Every template as (name, `definition onmismatch fingerprint-required`), from
+/// `CALC.TEMPLATE.INFO`, so comparisons cover the policy too.
 pub fn templates(con: &mut Connection) -> Vec<(Vec<u8>, String)> {
     let names: Vec<Vec<u8>> = redis::cmd("CALC.TEMPLATE.LIST").query(con).expect("list");
     names
         .into_iter()
         .map(|n| {
-            let def: String = redis::cmd("CALC.TEMPLATE.GET")
+            let info: Vec<Value> = redis::cmd("CALC.TEMPLATE.INFO")
                 .arg(&n)
                 .query(con)
-                .expect("get");
-            (n, def)
+                .expect("info");
+            let show = |v: &Value| match v {
+                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                Value::Int(i) => i.to_string(),
+                other => format!("{other:?}"),
+            };
+            // RESP2: name, n, definition, d, onmismatch, p, fingerprint, f, fingerprint-required, r
+            let described = format!("{} {} {}", show(&info[3]), show(&info[5]), show(&info[9]));
+            (n, described)
         })
         .collect()
+}
+
+/// Registers with options (`ONMISMATCH NIL`, `FINGERPRINT REQUIRED`, ...).
+pub fn register_with(con: &mut Connection, name: &str, definition: &str, options: &[&str]) {
+    let ok: String = redis::cmd("CALC.TEMPLATE.SET")
+        .arg(name)
+        .arg(definition)
+        .arg(options)
+        .query(con)
+        .expect("template set");
+    assert_eq!(ok, "OK");
 }
 
 /// Polls `check` until it holds, failing the test after `secs` seconds.

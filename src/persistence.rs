@@ -1,0 +1,184 @@
+//! The template registry in the RDB, as module aux data written before the
+//! keyspace (templates are not keys). The redis layer (`redis::aux`) does the
+//! I/O; this file is the layout, one version after another:
+//!
+//! - version 1: u64 count, then per template: name, JSON definition.
+//! - version 2: as 1, plus per template a u64 of policy bits: bit 0 set for
+//!   `ONMISMATCH NIL`, bit 1 for `FINGERPRINT REQUIRED`.
+//!
+//! Files written in an older version still load (the default policy, as then).
+
+use crate::error::printable;
+use crate::registry::{OnMismatch, Policy, TemplateRegistry};
+
+const NIL_BIT: u64 = 1;
+const FINGERPRINT_BIT: u64 = 2;
+use crate::template::Template;
+
+pub const ENCODING_VERSION: i32 = 2;
+
+pub trait AuxWriter {
+    fn save_unsigned(&mut self, value: u64);
+    fn save_bytes(&mut self, value: &[u8]);
+}
+
+/// Each read is `None` when the file is cut short or unreadable.
+pub trait AuxReader {
+    fn load_unsigned(&mut self) -> Option<u64>;
+    fn load_bytes(&mut self) -> Option<Vec<u8>>;
+}
+
+pub fn save(out: &mut impl AuxWriter, registry: &TemplateRegistry) {
+    out.save_unsigned(registry.len() as u64);
+    for (name, registered) in registry.iter() {
+        out.save_bytes(name);
+        out.save_bytes(registered.template.to_json().as_bytes());
+        let policy = registered.policy;
+        let nil = (policy.on_mismatch == OnMismatch::Nil) as u64 * NIL_BIT;
+        let fingerprint = policy.fingerprint_required as u64 * FINGERPRINT_BIT;
+        out.save_unsigned(nil | fingerprint);
+    }
+}
+
+/// Builds a complete registry or fails: a half-read file never replaces the
+/// templates in memory.
+pub fn load(input: &mut impl AuxReader, version: i32) -> Result<TemplateRegistry, String> {
+    if !(1..=ENCODING_VERSION).contains(&version) {
+        return Err(format!(
+            "unknown encoding version {version} (this module reads versions 1 to {ENCODING_VERSION})"
+        ));
+    }
+    let count = input
+        .load_unsigned()
+        .ok_or_else(|| "truncated template count".to_string())?;
+    let mut loaded = TemplateRegistry::default();
+    // No pre-sizing by `count`: it comes from the file.
+    for i in 0..count {
+        let name = input
+            .load_bytes()
+            .ok_or_else(|| format!("truncated name of template #{i}"))?;
+        let json = input
+            .load_bytes()
+            .ok_or_else(|| format!("truncated definition of template #{i}"))?;
+        let template =
+            Template::parse(&json).map_err(|e| format!("template '{}': {e}", printable(&name)))?;
+        let policy = if version >= 2 {
+            let bits = input
+                .load_unsigned()
+                .ok_or_else(|| format!("truncated policy of template #{i}"))?;
+            if bits & !(NIL_BIT | FINGERPRINT_BIT) != 0 {
+                return Err(format!(
+                    "template '{}': unknown policy bits {bits:#x}",
+                    printable(&name)
+                ));
+            }
+            Policy {
+                on_mismatch: if bits & NIL_BIT != 0 {
+                    OnMismatch::Nil
+                } else {
+                    OnMismatch::Error
+                },
+                fingerprint_required: bits & FINGERPRINT_BIT != 0,
+            }
+        } else {
+            Policy::default()
+        };
+        loaded.set(&name, template, policy);
+    }
+    Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    enum Item {
+        Unsigned(u64),
+        Bytes(Vec<u8>),
+    }
+
+    #[derive(Default)]
+    struct Tape(VecDeque<Item>);
+
+    impl AuxWriter for Tape {
+        fn save_unsigned(&mut self, value: u64) {
+            self.0.push_back(Item::Unsigned(value));
+        }
+        fn save_bytes(&mut self, value: &[u8]) {
+            self.0.push_back(Item::Bytes(value.to_vec()));
+        }
+    }
+
+    impl AuxReader for Tape {
+        fn load_unsigned(&mut self) -> Option<u64> {
+            match self.0.pop_front()? {
+                Item::Unsigned(v) => Some(v),
+                Item::Bytes(_) => None,
+            }
+        }
+        fn load_bytes(&mut self) -> Option<Vec<u8>> {
+            match self.0.pop_front()? {
+                Item::Bytes(v) => Some(v),
+                Item::Unsigned(_) => None,
+            }
+        }
+    }
+
+    fn sample() -> TemplateRegistry {
+        let mut r = TemplateRegistry::default();
+        let nil = Policy {
+            on_mismatch: OnMismatch::Nil,
+            fingerprint_required: true,
+        };
+        r.set(
+            b"perms",
+            Template::parse(br#"["a",["m",["x"]]]"#).unwrap(),
+            nil,
+        );
+        r.set(
+            b"plain",
+            Template::parse(br#"["b"]"#).unwrap(),
+            Policy::default(),
+        );
+        r
+    }
+
+    #[test]
+    fn the_current_version_round_trips_definitions_and_policies() {
+        let mut tape = Tape::default();
+        save(&mut tape, &sample());
+        let loaded = load(&mut tape, ENCODING_VERSION).unwrap();
+        assert_eq!(loaded.get(b"perms"), sample().get(b"perms"));
+        assert_eq!(loaded.get(b"plain"), sample().get(b"plain"));
+        assert_eq!(loaded.len(), 2);
+    }
+
+    #[test]
+    fn version_one_files_load_with_the_error_policy() {
+        let mut tape = Tape::default();
+        tape.save_unsigned(1);
+        tape.save_bytes(b"perms");
+        tape.save_bytes(br#"["a","b"]"#);
+        let loaded = load(&mut tape, 1).unwrap();
+        assert_eq!(loaded.get(b"perms").unwrap().policy, Policy::default());
+    }
+
+    #[test]
+    fn every_truncation_and_unknown_version_is_an_error() {
+        let mut full = Tape::default();
+        save(&mut full, &sample());
+        let items = full.0.len();
+        for keep in 0..items {
+            let mut tape = Tape::default();
+            save(&mut tape, &sample());
+            tape.0.truncate(keep);
+            assert!(
+                load(&mut tape, ENCODING_VERSION).is_err(),
+                "kept {keep} of {items}"
+            );
+        }
+        assert!(load(&mut Tape::default(), ENCODING_VERSION + 1).is_err());
+        assert!(load(&mut Tape::default(), 0).is_err());
+    }
+}
