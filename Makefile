@@ -54,7 +54,7 @@ test-compat: build $(VENV)/.installed
 $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q "./python[test]"
+	$(VENV)/bin/pip install -q -e "./python[test]"
 	touch $@
 
 # The module against the design note's Lua scripts and native commands, one

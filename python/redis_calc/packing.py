@@ -5,7 +5,25 @@ A template is the JSON-able list the module registers: names, or
 ``[name, sub_template]`` for a nested dict.
 """
 
+import hashlib
+import json
+
 import msgpack
+
+# msgpack fixext 4 of this type, before the values: the template fingerprint.
+FINGERPRINT_EXT_TYPE = 0x63
+
+
+def canonical_json(template):
+    """The definition as the server writes it back (compact JSON), which is
+    what its fingerprint is computed over."""
+    return json.dumps(template, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(template):
+    """The first 4 bytes of the SHA-256 of the canonical definition, as
+    ``CALC.TEMPLATE.INFO`` reports it (hex)."""
+    return hashlib.sha256(canonical_json(template).encode("utf-8")).digest()[:4]
 
 
 def _values(payload, template):
@@ -19,11 +37,16 @@ def _values(payload, template):
     return out
 
 
-def pack_values(payload, template):
+def pack_values(payload, template, marked=True):
     """The dict's values only, in template order (nested dicts as nested
-    arrays), packed with msgpack. A missing name is a ``KeyError``: a value
+    arrays), packed with msgpack. With ``marked`` (what the backend writes),
+    the template's fingerprint comes first, so the server never decodes the
+    value under another definition. A missing name is a ``KeyError``: a value
     that does not match its template must never be written."""
-    return msgpack.packb(_values(payload, template), use_bin_type=True)
+    packed = msgpack.packb(_values(payload, template), use_bin_type=True)
+    if not marked:
+        return packed
+    return msgpack.packb(msgpack.ExtType(FINGERPRINT_EXT_TYPE, fingerprint(template))) + packed
 
 
 def _text(value):

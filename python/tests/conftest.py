@@ -27,20 +27,31 @@ def _free_port():
 
 
 class Server:
+    """A cache-only server (no RDB, no AOF): a restart loses data and templates."""
+
     def __init__(self):
         self.dir = tempfile.TemporaryDirectory(prefix="redis-calc-py")
         for _ in range(5):
             self.port = _free_port()
-            self.proc = subprocess.Popen(
-                [os.environ.get("CALC_REDIS_SERVER", "redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", self.dir.name, "--logfile", "redis.log",
-                 "--loadmodule", str(_module())],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            if self._wait():
+            if self._start():
                 return
             self.stop()
         raise RuntimeError("redis-server did not start")
+
+    def _start(self):
+        self.proc = subprocess.Popen(
+            [os.environ.get("CALC_REDIS_SERVER", "redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir.name, "--logfile", "redis.log",
+             "--loadmodule", str(_module())],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return self._wait()
+
+    def restart(self):
+        """Stops the server and starts a new one on the same port."""
+        self.stop()
+        if not self._start():
+            raise RuntimeError("redis-server did not restart")
 
     def _wait(self):
         deadline = time.time() + 10
