@@ -68,6 +68,27 @@ fn assert_policy_kept(con: &mut Connection) {
     assert_eq!(flat.1, r#"["n"] NIL 1"#);
 }
 
+/// Writes to keys the workload left: updates of existing hashes and stashes
+/// (replicated as themselves), a creation and a purge.
+fn more_writes(con: &mut Connection) {
+    let value = pack(&rmpv::Value::Array(vec![rmpv::Value::from(2)]));
+    for i in 0..7 {
+        let key = format!("calculated-a|{i}");
+        call(
+            con,
+            &[b"CALC.HSETEX", key.as_bytes(), b"late", &value, b"900"],
+        )
+        .unwrap();
+    }
+    call(
+        con,
+        &[b"CALC.HSETEX", b"created-late", b"f", &value, b"900"],
+    )
+    .unwrap();
+    common::stash(con, 3, 9, &value, 900).unwrap();
+    call(con, &[b"CALC.PURGEA", b"a2b-a|3", b"a2b-b|", b"3"]).unwrap();
+}
+
 #[test]
 fn a_replica_ends_with_the_same_data_expiries_and_templates() {
     let primary = Server::start();
@@ -110,7 +131,7 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
     .invoke(&mut p)
     .unwrap();
     let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
-    assert_eq!(acked, 1);
+    assert_eq!(acked, 1, "replica log:\n{}", replica.log());
 
     assert_eq!(snapshot(&mut r), snapshot(&mut p));
     assert_eq!(
@@ -143,27 +164,23 @@ fn the_aof_holds_effects_and_replays_to_the_same_state() {
     workload(&mut con);
     let (data, expiry, tmpl) = (snapshot(&mut con), expiries(&mut con), templates(&mut con));
 
-    let aof = aof_text(&server);
-    for module_writer in ["CALC.HSETEX", "CALC.A2BSET", "CALC.PURGEA"] {
-        assert!(
-            !aof.to_uppercase().contains(module_writer),
-            "{module_writer} must replicate as effects"
-        );
-    }
-    for effect in [
+    // Creations as HSET + PEXPIREAT; writes to existing keys and purges as
+    // themselves; never a relative expiry.
+    let aof = aof_text(&server).to_uppercase();
+    for record in [
         "HSET",
         "PEXPIREAT",
-        "HDEL",
-        "DEL",
+        "CALC.HSETEX",
+        "CALC.A2BSET",
+        "CALC.PURGEA",
         "CALC.TEMPLATE.SET",
         "CALC.TEMPLATE.DEL",
     ] {
-        assert!(aof.to_uppercase().contains(effect), "AOF lacks {effect}");
+        assert!(aof.contains(record), "AOF lacks {record}");
     }
-    assert!(
-        !aof.to_uppercase().contains("\r\nEXPIRE\r\n"),
-        "never a relative expiry"
-    );
+    for relative in ["\r\nEXPIRE\r\n", "\r\nPEXPIRE\r\n"] {
+        assert!(!aof.contains(relative), "never a relative expiry");
+    }
 
     let dir = server.kill();
     let server = Server::start_in(dir, &["--save", "", "--appendonly", "yes"]);
@@ -208,6 +225,11 @@ fn templates_survive_an_aof_rewrite_and_restart() {
     // After the rewrite the template commands are gone from the incremental
     // file: only the base RDB's aux data can bring the templates back.
     assert!(!aof_text(&server).contains("CALC.TEMPLATE"));
+    // Writes after the rewrite replay from the new incremental file on top of
+    // the base, module commands included.
+    more_writes(&mut con);
+    assert!(aof_text(&server).contains("CALC.PURGEA"));
+    let data = snapshot(&mut con);
     restart_keeps(server, &["--save", "", "--appendonly", "yes"], &data, &tmpl);
 }
 
@@ -358,4 +380,122 @@ fn refused_load_log(dir: &tempfile::TempDir) -> String {
     let log = std::fs::read_to_string(dir.path().join("redis.log")).unwrap();
     assert!(log.contains("Unrecoverable error, aborting now"), "{log}");
     log
+}
+
+/// Both sides, compared: data, absolute expiries, templates.
+fn assert_same(p: &mut Connection, r: &mut Connection) {
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(p).unwrap();
+    assert_eq!(acked, 1);
+    assert_eq!(snapshot(r), snapshot(p));
+    assert_eq!(
+        expiries(r),
+        expiries(p),
+        "absolute expiries must be identical"
+    );
+    assert_eq!(templates(r), templates(p));
+}
+
+#[test]
+fn keys_logically_expired_on_a_lagging_replica_end_the_same() {
+    // Neither side expires keys by itself during the test; the replica sleeps
+    // while the primary updates and purges keys that are about to expire, so
+    // they are past their expiry when the replica applies the writes.
+    let debug = [
+        "--enable-debug-command",
+        "yes",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    let primary = Server::start_with(&debug);
+    let mut p = primary.client();
+    let mut extra = debug.to_vec();
+    let port = primary.port.to_string();
+    extra.extend(["--replicaof", "127.0.0.1", &port]);
+    let replica = Server::start_with(&extra);
+    replica.wait_for_replica_link();
+    let mut r = replica.client();
+    for con in [&mut p, &mut r] {
+        let _: () = redis::cmd("DEBUG")
+            .arg("SET-ACTIVE-EXPIRE")
+            .arg(0)
+            .query(con)
+            .unwrap();
+    }
+    let value = pack(&rmpv::Value::Array(vec![rmpv::Value::from(1)]));
+    call(&mut p, &[b"CALC.HSETEX", b"short", b"f", &value, b"1"]).unwrap();
+    for (a, b) in [(1, 7), (1, 8), (2, 7)] {
+        common::stash(&mut p, a, b, &value, 1).unwrap();
+    }
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
+
+    let sleeper = {
+        let url = replica.url();
+        std::thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(2)
+                .query(&mut con)
+                .unwrap();
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Still alive on the primary (its TTL has ~0.8 s left): verbatim writes.
+    call(&mut p, &[b"CALC.HSETEX", b"short", b"g", &value, b"100"]).unwrap();
+    common::stash(&mut p, 2, 7, &value, 100).unwrap();
+    call(&mut p, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
+    let written: Vec<(Vec<u8>, i64)> = expiries(&mut p);
+    sleeper.join().unwrap();
+    // The replica applied them to keys already past their expiry: had it taken
+    // them for missing, it would hold new keys with 100 s TTLs.
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
+    assert_eq!(acked, 1);
+    for (key, at) in &written {
+        let replica_at: i64 = redis::cmd("PEXPIRETIME").arg(key).query(&mut r).unwrap();
+        // A logically expired key reads as missing (-2) on both sides.
+        assert!(
+            replica_at == *at || replica_at == -2,
+            "{key:?}: {replica_at} vs {at}"
+        );
+    }
+    assert_same(&mut p, &mut r);
+    // Once the primary expires them, the DELs reach the replica too.
+    for key in ["short", "a2b-a|2", "a2b-b|7"] {
+        let _: Value = redis::cmd("HGETALL").arg(key).query(&mut p).unwrap();
+    }
+    assert_same(&mut p, &mut r);
+    assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut p).unwrap(), 0);
+}
+
+#[test]
+fn a_replica_resuming_by_partial_resync_ends_the_same() {
+    let primary = Server::start();
+    let mut p = primary.client();
+    let replica = Server::start_replica_of(&primary);
+    let mut r = replica.client();
+    workload(&mut p);
+    let full_syncs = info_field(&mut p, "stats", "sync_full").unwrap();
+    // The link drops; the primary keeps writing; the replica resumes from its
+    // offset with PSYNC and receives only what it missed.
+    let _: Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("master")
+        .query(&mut r)
+        .unwrap();
+    more_writes(&mut p);
+    replica.wait_for_replica_link();
+    assert_same(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").unwrap(),
+        full_syncs,
+        "no full resync"
+    );
+    assert_ne!(
+        info_field(&mut p, "stats", "sync_partial_ok").as_deref(),
+        Some("0")
+    );
+    assert_policy_kept(&mut r);
 }

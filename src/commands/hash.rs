@@ -1,11 +1,16 @@
 //! CALC.HSETEX and CALC.A2BSET: hash writes whose TTL is set only when the
 //! write creates the key, so a later field never prolongs a cached entry.
+//!
+//! A call whose keys all exist replicates as itself: the replica holds the same
+//! keys, so it adds the same fields and leaves the TTL as the primary did. A
+//! call that creates a key replicates as HSET + PEXPIREAT, the absolute expiry.
 
 use super::{parse_ttl, Ttl};
 use crate::error::CalcError;
+use crate::redis::effects::{self, Replication};
 use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
-use crate::redis::{effects, Arg, Ctx};
+use crate::redis::{Arg, Ctx};
 
 /// CALC.HSETEX key field value [field value ...] seconds
 pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
@@ -16,7 +21,10 @@ pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
         return Err(CalcError::WrongArity);
     }
     let ttl = parse_ttl(seconds, "calc.hsetex")?;
-    let added = set_fields(ctx, key, pairs, &ttl)?;
+    let hash = HashKey::open_write(ctx, key)?;
+    let how = replication_for(&[hash.exists()]);
+    let added = set_fields(ctx, hash, key, pairs, &ttl, how);
+    finish(ctx, how);
     reply.integer(added);
     Ok(())
 }
@@ -27,19 +35,45 @@ pub fn a2bset(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
         return Err(CalcError::WrongArity);
     };
     let ttl = parse_ttl(seconds, "calc.a2bset")?;
-    // Check the b side first: a WRONGTYPE there must not leave the a side written.
-    HashKey::open_read(ctx, bkey)?;
-    let added = set_fields(ctx, akey, &[*id_b, *value], &ttl)?
-        + set_fields(ctx, bkey, &[*id_a, *value], &ttl)?;
+    // Both keys are checked (type) before either is written; one handle at a
+    // time, since akey and bkey may be the same key.
+    let b_exists = HashKey::open_read(ctx, bkey)?.exists();
+    let a_hash = HashKey::open_write(ctx, akey)?;
+    let how = replication_for(&[a_hash.exists(), b_exists]);
+    let mut added = set_fields(ctx, a_hash, akey, &[*id_b, *value], &ttl, how);
+    let b_hash = HashKey::open_write(ctx, bkey)?;
+    added += set_fields(ctx, b_hash, bkey, &[*id_a, *value], &ttl, how);
+    finish(ctx, how);
     reply.integer(added);
     Ok(())
 }
 
-/// HSETs `pairs` (field, value, field, value, ...) into the hash at `key`; if
-/// that creates the key, it gets the TTL. Returns the number of new fields.
-/// Fails with WRONGTYPE before writing anything.
-fn set_fields(ctx: Ctx, key: &Arg, pairs: &[Arg], ttl: &Ttl) -> Result<i64, CalcError> {
-    let hash = HashKey::open_write(ctx, key)?;
+/// Verbatim when every key the call writes exists before it.
+fn replication_for(exists: &[bool]) -> Replication {
+    if exists.iter().all(|&e| e) {
+        Replication::Verbatim
+    } else {
+        Replication::Effects
+    }
+}
+
+fn finish(ctx: Ctx, how: Replication) {
+    if how == Replication::Verbatim {
+        effects::verbatim(ctx);
+    }
+}
+
+/// HSETs `pairs` (field, value, field, value, ...) into the open `hash` named
+/// `key`; if that creates the key, it gets the TTL. Returns the number of new
+/// fields.
+fn set_fields(
+    ctx: Ctx,
+    hash: HashKey,
+    key: &Arg,
+    pairs: &[Arg],
+    ttl: &Ttl,
+    how: Replication,
+) -> i64 {
     let created = !hash.exists();
     let mut added = 0;
     for pair in pairs.chunks_exact(2) {
@@ -52,9 +86,9 @@ fn set_fields(ctx: Ctx, key: &Arg, pairs: &[Arg], ttl: &Ttl) -> Result<i64, Calc
         hash.expire_at(at);
     }
     drop(hash);
-    effects::hset(ctx, key, pairs);
+    effects::hset(ctx, how, key, pairs);
     if let Some(at) = expire_at {
         effects::expire_at(ctx, key, at);
     }
-    Ok(added)
+    added
 }

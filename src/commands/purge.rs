@@ -1,10 +1,15 @@
 //! CALC.PURGEA: the design note's symmetric delete. For every field b of the
 //! a-hash, remove `member` from the hash `bprefix .. b`, then delete the a-hash.
+//!
+//! It replicates as itself: the replica holds the same a-hash and b-hashes, so
+//! it derives the same keys and removes the same fields (one propagated
+//! command instead of an HDEL per b-hash and a DEL).
 
 use crate::error::CalcError;
+use crate::redis::effects::{self, Replication};
 use crate::redis::keys::{DerivedKeyCheck, HashKey};
 use crate::redis::reply::ReplyWriter;
-use crate::redis::{effects, Arg, Ctx, RedisStr};
+use crate::redis::{Arg, Ctx, RedisStr};
 
 /// CALC.PURGEA akey bprefix member
 pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
@@ -37,7 +42,7 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
         if b_hash.remove(member) {
             let emptied = !b_hash.exists();
             drop(b_hash);
-            effects::hdel(ctx, bkey, member, emptied);
+            effects::hdel(ctx, Replication::Verbatim, bkey, member, emptied);
             removed += 1;
         }
     }
@@ -45,8 +50,10 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     if a_hash.exists() {
         a_hash.delete();
         drop(a_hash);
-        effects::del(ctx, akey);
+        effects::del(ctx, Replication::Verbatim, akey);
     }
+    // The a-hash existed, so something changed.
+    effects::verbatim(ctx);
     reply.integer(removed);
     Ok(())
 }

@@ -204,18 +204,23 @@ impl<'a> DerivedKeyCheck<'a> {
         let cluster = ctx
             .in_cluster()
             .then(|| (declared_key, key_slot(declared_key)));
-        unsafe {
-            // No current user (e.g. AOF loading, replication): nothing to check.
-            let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx.ptr);
-            let user = if name.is_null() {
-                ptr::null_mut()
-            } else {
-                let user = raw::RedisModule_GetModuleUserFromUserName.unwrap()(name);
-                raw::RedisModule_FreeString.unwrap()(ctx.ptr, name);
-                user
-            };
-            DerivedKeyCheck { ctx, user, cluster }
-        }
+        // A replayed command has no user (GetCurrentUserName would read a
+        // NULL one): nothing to check.
+        let user = if ctx.replayed() {
+            ptr::null_mut()
+        } else {
+            unsafe {
+                let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx.ptr);
+                if name.is_null() {
+                    ptr::null_mut()
+                } else {
+                    let user = raw::RedisModule_GetModuleUserFromUserName.unwrap()(name);
+                    raw::RedisModule_FreeString.unwrap()(ctx.ptr, name);
+                    user
+                }
+            }
+        };
+        DerivedKeyCheck { ctx, user, cluster }
     }
 
     /// The user may write `key`, and in a cluster it hashes to the declared

@@ -39,10 +39,21 @@ impl Ctx<'_> {
         log(self.ptr, c"warning", message);
     }
 
+    fn flags(&self) -> i32 {
+        unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.ptr) }
+    }
+
     /// Whether this node runs in cluster mode.
     pub fn in_cluster(&self) -> bool {
-        let flags = unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.ptr) };
-        flags & raw::REDISMODULE_CTX_FLAGS_CLUSTER as i32 != 0
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_CLUSTER as i32 != 0
+    }
+
+    /// Whether the command comes from the primary's replication stream or
+    /// from loading the AOF: run by the server itself, with no user (and
+    /// already checked where it first ran).
+    pub fn replayed(&self) -> bool {
+        let replayed = raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING;
+        self.flags() & replayed as i32 != 0
     }
 
     /// The server's unix time in milliseconds.
