@@ -13,6 +13,9 @@ use rmpv::Value as Mp;
 const THREADS: usize = 8;
 const OPS_PER_THREAD: usize = 125_000;
 const BATCH: usize = 500;
+/// What `used_memory` may stay above its baseline after FLUSHALL: allocator
+/// caches and the connections' buffers, not the workload's data.
+const LEAK_TOLERANCE: i64 = 256 << 10;
 
 fn good_batch(pipe: &mut Pipeline, t: usize, batch: usize, value: &[u8]) {
     for j in 0..BATCH {
@@ -150,9 +153,20 @@ fn a_million_operations_then_flushall_return_memory_to_its_baseline() {
         served >= (THREADS * OPS_PER_THREAD) as u64,
         "served {served}"
     );
+    // The leak check below is only meaningful if the workload stored far more
+    // than it tolerates. How many bytes the same hashes take differs between
+    // servers (encodings, allocator accounting: Redis 7.2 counts 1.02 MB here,
+    // under the 1 MiB this test once required), so the bar is a multiple of the
+    // tolerance, not a byte count.
+    let keys: i64 = redis::cmd("DBSIZE").query(&mut admin).unwrap();
     assert!(
-        used_memory(&mut admin) > baseline + (1 << 20),
-        "the workload should have stored data"
+        keys > 2000,
+        "the workload should have stored hashes: {keys} keys"
+    );
+    let stored = used_memory(&mut admin) - baseline;
+    assert!(
+        stored > 3 * LEAK_TOLERANCE,
+        "the workload stored {stored} bytes: too little to tell a leak of {LEAK_TOLERANCE}"
     );
 
     let _: () = redis::cmd("FLUSHALL")
@@ -162,14 +176,14 @@ fn a_million_operations_then_flushall_return_memory_to_its_baseline() {
     // Closed connections are freed asynchronously; give the event loop a moment.
     let mut after = used_memory(&mut admin);
     for _ in 0..50 {
-        if after - baseline < 256 << 10 {
+        if after - baseline < LEAK_TOLERANCE {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
         after = used_memory(&mut admin);
     }
     assert!(
-        after - baseline < 256 << 10,
+        after - baseline < LEAK_TOLERANCE,
         "used_memory {after} vs baseline {baseline}: a leak of {} bytes",
         after - baseline
     );
