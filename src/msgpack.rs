@@ -282,7 +282,28 @@ fn decode_value<S: Sink>(
     sink: &mut S,
     depth: usize,
 ) -> Result<(), DecodeError> {
-    let (marker, at) = cursor.marker()?;
+    let at = cursor.pos;
+    let byte = cursor.u8()?;
+    // One-byte values first: a permission set is mostly booleans and small
+    // integers, and these skip the general marker dispatch.
+    match byte {
+        0xc3 => sink.boolean(true),
+        0xc2 => sink.boolean(false),
+        0xc0 => sink.nil(),
+        0x00..=0x7f => sink.int(i64::from(byte)),
+        _ => decode_marker(cursor, sink, depth, Marker::from_u8(byte), at)?,
+    }
+    Ok(())
+}
+
+/// Decodes the value whose marker (read at byte `at`) is `marker`.
+fn decode_marker<S: Sink>(
+    cursor: &mut Cursor,
+    sink: &mut S,
+    depth: usize,
+    marker: Marker,
+    at: usize,
+) -> Result<(), DecodeError> {
     match marker {
         Marker::Null => sink.nil(),
         Marker::True => sink.boolean(true),
