@@ -41,8 +41,8 @@ ax.axhline(1.0, color="black", linewidth=0.8)
 ax.set_xticks(range(len(rows)))
 ax.set_xticklabels(["%s\n%s" % (r["variant"], r["family"]) for r in rows], fontsize=8)
 ax.set_ylabel("ratio (module / baseline)")
-ax.set_title("redis-calc vs the design note's Lua scripts and native commands (Redis %s, %d cores, one run)"
-             % (results["redis"], results["cores"]), fontsize=10)
+ax.set_title("redis-calc vs the design note's Lua scripts and native commands (Redis %s, one run)"
+             % results["redis"], fontsize=10)
 ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(here / "results.png", dpi=120)

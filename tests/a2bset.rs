@@ -1,4 +1,4 @@
-//! Spec: CALC.A2BSET akey bkey id_a id_b value seconds
+//! README, Commands: CALC.A2BSET akey bkey id_a id_b value seconds
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Spec and issue: the module on Redis Cluster. Routing through declared key
+//! README, Running on Redis Cluster. Routing through declared key
 //! positions, CROSSSLOT from Redis and from the module's derived-key check,
 //! TRYAGAIN while a slot migrates, templates per node, and a failover that
 //! keeps a shard's data, TTLs and templates.

@@ -1,5 +1,5 @@
-//! Spec: "Behaviour every command keeps": flags and key positions, keyspace
-//! notifications, atomic use inside MULTI and scripts, the module's INFO section.
+//! README, Commands and Persistence and replication: flags and key positions,
+//! keyspace notifications, atomic use inside MULTI and scripts, `INFO calc`.
 
 mod common;
 

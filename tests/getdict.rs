@@ -1,4 +1,4 @@
-//! Spec: CALC.GETDICT key field template and CALC.MGETDICT key template field [field ...]
+//! README, Commands: CALC.GETDICT key field template and CALC.MGETDICT key template field [field ...]
 
 mod common;
 

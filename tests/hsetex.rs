@@ -1,4 +1,4 @@
-//! Spec: CALC.HSETEX key field value [field value ...] seconds
+//! README, Commands: CALC.HSETEX key field value [field value ...] seconds
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! Spec: "Replication and AOF carry effects, never a relative expiry" and the
+//! README, Persistence and replication: never a relative expiry (effects for
+//! creations, the command itself where the replica's data decides), and the
 //! template registry's persistence (RDB aux data) and replication.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Spec: "Presented to Redis as a native command is": exact arity, key specs,
+//! README, Security (ACL, as for native commands): exact arity, key specs,
 //! docs, ACL categories where the server lets a module set them, and ACL rules
 //! that behave for CALC commands as they do for HSET and HGET.
 

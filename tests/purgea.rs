@@ -1,4 +1,4 @@
-//! Spec: CALC.PURGEA akey bprefix member
+//! README, Commands: CALC.PURGEA akey bprefix member
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! Spec: CALC.TEMPLATE.SET name definition | GET name | DEL name | LIST
+//! README, Commands (CALC.TEMPLATE.SET, GET, INFO, DEL, LIST) and Templates in
+//! production (policies, fingerprints).
 
 mod common;
 
