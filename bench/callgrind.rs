@@ -52,14 +52,9 @@ fn dumped_instructions(port: u16, n: usize) -> f64 {
         // `totals:` is the file's last line: present means complete.
         if text.lines().any(|l| l.starts_with("totals:")) {
             // CALLGRIND_KEEP=<folder> keeps each dump for callgrind_annotate.
-            match std::env::var_os("CALLGRIND_KEEP") {
-                Some(dir) => {
-                    let _ = std::fs::copy(
-                        &path,
-                        std::path::Path::new(&dir).join(format!("dump.{port}.{n}")),
-                    );
-                }
-                None => {}
+            if let Some(dir) = std::env::var_os("CALLGRIND_KEEP") {
+                let kept = std::path::Path::new(&dir).join(format!("dump.{port}.{n}"));
+                let _ = std::fs::copy(&path, kept);
             }
             let _ = std::fs::remove_file(&path);
             return text

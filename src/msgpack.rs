@@ -681,7 +681,7 @@ mod tests {
     fn nesting_is_bounded() {
         let at_limit = |levels: usize| {
             let mut b = vec![0x91]; // the template's own array
-            b.extend(std::iter::repeat(0x91).take(levels - 1));
+            b.extend(std::iter::repeat_n(0x91, levels - 1));
             b.push(0xc0);
             b
         };

@@ -74,6 +74,10 @@ impl TemplateRegistry {
         self.templates.remove(name).is_some()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.templates.is_empty()
+    }
+
     pub fn len(&self) -> usize {
         self.templates.len()
     }

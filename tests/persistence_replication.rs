@@ -217,7 +217,7 @@ fn templates_survive_an_aof_rewrite_and_restart() {
     ]);
     let mut con = server.client();
     workload(&mut con);
-    let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
+    let tmpl = templates(&mut con);
     let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
     wait_until(20, "AOF rewrite", || {
         info_field(&mut con, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")

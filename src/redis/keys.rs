@@ -57,6 +57,10 @@ impl<'a> HashKey<'a> {
         self.key_type() != raw::REDISMODULE_KEYTYPE_EMPTY as i32
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         if self.key.is_null() {
             return 0;

@@ -1,6 +1,6 @@
 //! The one layer that talks to Redis. Every `RedisModule_*` call and every raw
 //! pointer of the project lives below this folder: the module's load and
-//! command registration (`module`, `command`), key access with the ACL, slot
+//! command registration (`module`, `command`, `register`), key access with the ACL, slot
 //! and type checks (`keys`), what a write tells the rest of the server
 //! (`effects`), the reply writer (`reply`) and the RDB aux I/O (`aux`). The
 //! command files above it read as plain Rust.
@@ -11,6 +11,8 @@ pub mod effects;
 pub mod keys;
 #[cfg(not(any(test, fuzzing)))]
 mod module;
+#[cfg(not(any(test, fuzzing)))]
+mod register;
 pub mod reply;
 
 use std::ffi::CString;

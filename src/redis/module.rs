@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use redis_module::raw;
 
 use super::aux::TEMPLATE_AUX_TYPE;
-use super::{command, Ctx};
+use super::{register, Ctx};
 use crate::commands::COMMANDS;
 use crate::registry::registry;
 use crate::stats;
@@ -45,7 +45,7 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
     if TEMPLATE_AUX_TYPE.create_data_type(ctx).is_err() {
         return ERR;
     }
-    if let Err(e) = command::register_all(ctx, COMMANDS) {
+    if let Err(e) = register::register_all(ctx, COMMANDS) {
         context.log_warning(&format!("calc: {e}"));
         return ERR;
     }

@@ -1,0 +1,186 @@
+//! Registration at load: `RedisModule_CreateCommand` and
+//! `RedisModule_SetCommandInfo` (both Redis 7.0) for every declared command,
+//! and the ACL calls only where the server has them (`SetCommandACLCategories`
+//! 7.2+ and Valkey, `AddACLCategory` 7.4+ and Valkey 8).
+
+use std::ffi::{c_int, CStr};
+use std::ptr;
+
+use redis_module::raw;
+
+use super::command::{ArgDoc, ArgKind, Command, KeySpec, RawCtx};
+
+/// The ACL category every CALC command is also in, where the server lets a
+/// module add one (Redis 7.4+).
+const CALC_CATEGORY: &CStr = c"calc";
+
+/// Registers every command; an `Err` names the one that failed.
+pub(super) fn register_all(ctx: RawCtx, commands: &[Command]) -> Result<(), String> {
+    let calc_category = match unsafe { raw::RedisModule_AddACLCategory } {
+        Some(add) => (unsafe { add(ctx, CALC_CATEGORY.as_ptr()) }) == raw::REDISMODULE_OK as c_int,
+        None => false,
+    };
+    for command in commands {
+        register(ctx, command, calc_category).map_err(|what| {
+            format!("cannot register {}: {what}", command.name.to_string_lossy())
+        })?;
+    }
+    Ok(())
+}
+
+fn register(ctx: RawCtx, command: &Command, calc_category: bool) -> Result<(), &'static str> {
+    // The legacy key range (firstkey, lastkey, step) of the first key spec;
+    // Redis also derives it from the key specs set below.
+    let (first, last, step) = match command.keys.first() {
+        Some(k) if k.last >= 0 => (k.index, k.index + k.last, k.step),
+        Some(k) => (k.index, k.last, k.step),
+        None => (0, 0, 0),
+    };
+    unsafe {
+        let created = raw::RedisModule_CreateCommand.unwrap()(
+            ctx,
+            command.name.as_ptr(),
+            Some(command.handler),
+            command.flags.as_ptr(),
+            first,
+            last,
+            step,
+        );
+        if created != raw::REDISMODULE_OK as c_int {
+            return Err("CreateCommand refused it");
+        }
+        let handle = raw::RedisModule_GetCommand.unwrap()(ctx, command.name.as_ptr());
+        if handle.is_null() {
+            return Err("GetCommand did not find it");
+        }
+        if let Some(set_categories) = raw::RedisModule_SetCommandACLCategories {
+            let categories = if calc_category {
+                format!("{} calc", command.categories.to_string_lossy())
+            } else {
+                command.categories.to_string_lossy().into_owned()
+            };
+            let categories = std::ffi::CString::new(categories).unwrap_or_default();
+            if set_categories(handle, categories.as_ptr()) != raw::REDISMODULE_OK as c_int {
+                return Err("SetCommandACLCategories refused its categories");
+            }
+        }
+        let key_specs: Vec<raw::RedisModuleCommandKeySpec> = command
+            .keys
+            .iter()
+            .map(raw_key_spec)
+            .chain(std::iter::once(std::mem::zeroed()))
+            .collect();
+        // Sub-argument arrays must outlive SetCommandInfo (which copies them).
+        let mut keep = Vec::new();
+        let args = raw_args(command.args, &mut keep);
+        let mut info = raw::RedisModuleCommandInfo {
+            version: &COMMAND_INFO_VERSION,
+            summary: command.summary.as_ptr(),
+            complexity: command.complexity.as_ptr(),
+            since: command.since.as_ptr(),
+            history: ptr::null_mut(),
+            tips: ptr::null(),
+            arity: command.arity,
+            key_specs: key_specs.as_ptr().cast_mut(),
+            args: args.as_ptr().cast_mut(),
+        };
+        if raw::RedisModule_SetCommandInfo.unwrap()(handle, &mut info)
+            != raw::REDISMODULE_OK as c_int
+        {
+            return Err("SetCommandInfo refused its info");
+        }
+    }
+    Ok(())
+}
+
+const COMMAND_INFO_VERSION: raw::RedisModuleCommandInfoVersion =
+    raw::RedisModuleCommandInfoVersion {
+        version: 1,
+        sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+        sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+        sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+    };
+
+fn raw_key_spec(spec: &KeySpec) -> raw::RedisModuleCommandKeySpec {
+    raw::RedisModuleCommandKeySpec {
+        notes: ptr::null(),
+        flags: spec.flags.bits(),
+        begin_search_type: raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX,
+        bs: raw::RedisModuleCommandKeySpec__bindgen_ty_1 {
+            index: raw::RedisModuleCommandKeySpec__bindgen_ty_1__bindgen_ty_1 { pos: spec.index },
+        },
+        find_keys_type: raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE,
+        fk: raw::RedisModuleCommandKeySpec__bindgen_ty_2 {
+            range: raw::RedisModuleCommandKeySpec__bindgen_ty_2__bindgen_ty_1 {
+                lastkey: spec.last,
+                keystep: spec.step,
+                limit: 0,
+            },
+        },
+    }
+}
+
+/// The zero-terminated argument array for `docs`; nested arrays go to `keep`.
+fn raw_args(
+    docs: &[ArgDoc],
+    keep: &mut Vec<Vec<raw::RedisModuleCommandArg>>,
+) -> Vec<raw::RedisModuleCommandArg> {
+    let mut out: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(docs.len() + 1);
+    for doc in docs {
+        let subargs = if doc.sub.is_empty() {
+            ptr::null_mut()
+        } else {
+            let sub = raw_args(doc.sub, keep);
+            let p = sub.as_ptr().cast_mut();
+            keep.push(sub);
+            p
+        };
+        let (kind, key_spec_index) = match doc.kind {
+            ArgKind::Key(index) => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+                index,
+            ),
+            ArgKind::String => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+                -1,
+            ),
+            ArgKind::Integer => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+                -1,
+            ),
+            ArgKind::PureToken => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
+                -1,
+            ),
+            ArgKind::OneOf => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF,
+                -1,
+            ),
+            ArgKind::Block => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
+                -1,
+            ),
+        };
+        let mut flags = raw::REDISMODULE_CMD_ARG_NONE;
+        if doc.optional {
+            flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL;
+        }
+        if doc.multiple {
+            flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
+        }
+        out.push(raw::RedisModuleCommandArg {
+            name: doc.name.as_ptr(),
+            type_: kind,
+            key_spec_index,
+            token: doc.token.map_or(ptr::null(), CStr::as_ptr),
+            summary: ptr::null(),
+            since: ptr::null(),
+            flags: flags as c_int,
+            deprecated_since: ptr::null(),
+            subargs,
+            display_text: ptr::null(),
+        });
+    }
+    out.push(unsafe { std::mem::zeroed() });
+    out
+}
