@@ -325,12 +325,36 @@ fn a_truncated_template_payload_is_refused() {
     );
 }
 
+#[test]
+fn a_template_name_from_a_damaged_file_is_logged_as_text_not_as_a_format() {
+    // printf conversions in a name: logged through a format, `%n` would write
+    // to memory and `%s` read from it.
+    let name = "%s%n%s%n%p";
+    let log = load_log_of_damaged_rdb_named(name, |rdb| {
+        let at = rdb
+            .windows(4)
+            .position(|w| w == b"meta")
+            .expect("definition in the RDB");
+        rdb[at + 3] = 0x01; // a control character: not valid JSON
+        let len = rdb.len();
+        rdb[len - 8..].fill(0); // no checksum: Redis does not verify it
+    });
+    assert!(
+        log.contains("calc: cannot load templates from the RDB: template '%s%n%s%n%p'"),
+        "{log}"
+    );
+}
+
 /// Saves an RDB holding a template, lets `damage` rewrite the file, and returns
 /// the log of a server started on it, which must refuse to load it.
 fn load_log_of_damaged_rdb(damage: impl FnOnce(&mut Vec<u8>)) -> String {
+    load_log_of_damaged_rdb_named("perms", damage)
+}
+
+fn load_log_of_damaged_rdb_named(name: &str, damage: impl FnOnce(&mut Vec<u8>)) -> String {
     let server = Server::start_with(&["--save", "", "--appendonly", "no"]);
     let mut con = server.client();
-    register(&mut con, "perms", PERMS);
+    register(&mut con, name, PERMS);
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     let dir = server.kill();
     let path = dir.path().join("dump.rdb");

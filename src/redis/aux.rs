@@ -3,7 +3,6 @@
 
 use std::ffi::c_int;
 
-use redis_module::logging::{log_io_error, RedisLogLevel};
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
@@ -77,12 +76,26 @@ extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, version: c_int, when: c_int
             raw::REDISMODULE_OK as c_int
         }
         Err(reason) => {
-            log_io_error(
+            log_load_error(
                 rdb,
-                RedisLogLevel::Warning,
                 &format!("calc: cannot load templates from the RDB: {reason}"),
             );
             raw::REDISMODULE_ERR as c_int
         }
+    }
+}
+
+/// A warning in the server log about the file being loaded. The message names
+/// templates read from the file, so it goes through `"%s"`: the crate's
+/// `log_io_error` passes it as the printf format itself.
+fn log_load_error(rdb: *mut raw::RedisModuleIO, message: &str) {
+    let message = std::ffi::CString::new(message.replace('\0', "\\x00")).unwrap_or_default();
+    unsafe {
+        raw::RedisModule_LogIOError.unwrap()(
+            rdb,
+            c"warning".as_ptr(),
+            c"%s".as_ptr(),
+            message.as_ptr(),
+        );
     }
 }

@@ -19,7 +19,7 @@ use std::ffi::CString;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use redis_module::raw;
+use redis_module::{raw, ContextFlags};
 
 /// The context of the command (or callback) being run. Only the redis layer
 /// makes one, from the pointer Redis hands it; it lives as long as that call.
@@ -37,25 +37,38 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn log_warning(&self, message: &str) {
-        log(self.ptr, c"warning", message);
+    /// The crate's context, for its safe helpers (a plain wrapper, free).
+    fn crate_ctx(&self) -> redis_module::Context {
+        redis_module::Context::new(self.ptr)
     }
 
-    fn flags(&self) -> i32 {
-        unsafe { raw::RedisModule_GetContextFlags.unwrap()(self.ptr) }
+    /// Not the crate's `log_warning`: it passes the message as the printf
+    /// format (a `%` in it would be read as a conversion) and panics on a NUL,
+    /// and a message may carry a client's bytes.
+    pub fn log_warning(&self, message: &str) {
+        let message = CString::new(message.replace('\0', "\\x00")).unwrap_or_default();
+        unsafe {
+            raw::RedisModule_Log.unwrap()(
+                self.ptr,
+                c"warning".as_ptr(),
+                c"%s".as_ptr(),
+                message.as_ptr(),
+            );
+        }
     }
 
     /// Whether this node runs in cluster mode.
     pub fn in_cluster(&self) -> bool {
-        self.flags() & raw::REDISMODULE_CTX_FLAGS_CLUSTER as i32 != 0
+        self.crate_ctx().get_flags().contains(ContextFlags::CLUSTER)
     }
 
     /// Whether the command comes from the primary's replication stream or
     /// from loading the AOF: run by the server itself, with no user (and
     /// already checked where it first ran).
     pub fn replayed(&self) -> bool {
-        let replayed = raw::REDISMODULE_CTX_FLAGS_REPLICATED | raw::REDISMODULE_CTX_FLAGS_LOADING;
-        self.flags() & replayed as i32 != 0
+        self.crate_ctx()
+            .get_flags()
+            .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
     }
 
     /// The server's unix time in milliseconds.
@@ -66,13 +79,6 @@ impl Ctx<'_> {
     /// A string this module owns (a derived key name), freed when dropped.
     pub fn string(&self, bytes: &[u8]) -> OwnedString {
         OwnedString::new(self.ptr, bytes)
-    }
-}
-
-fn log(ctx: *mut raw::RedisModuleCtx, level: &std::ffi::CStr, message: &str) {
-    let message = CString::new(message.replace('\0', "\\x00")).unwrap_or_default();
-    unsafe {
-        raw::RedisModule_Log.unwrap()(ctx, level.as_ptr(), c"%s".as_ptr(), message.as_ptr());
     }
 }
 

@@ -5,7 +5,7 @@
 use std::ffi::c_int;
 use std::sync::atomic::Ordering;
 
-use redis_module::raw;
+use redis_module::raw::{self, ModuleOptions};
 
 use super::aux::TEMPLATE_AUX_TYPE;
 use super::{register, Ctx};
@@ -53,10 +53,7 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
     raw::RedisModule_RegisterInfoFunc.unwrap()(ctx, Some(info));
     // The template aux loader checks every read, so a truncated file is a
     // refused load with our log line, not a crash inside the loader.
-    raw::RedisModule_SetModuleOptions.unwrap()(
-        ctx,
-        raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as c_int,
-    );
+    redis_module::Context::new(ctx).set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
     warn_if_aof_cannot_hold_templates(ctx);
     OK
 }
@@ -99,6 +96,7 @@ fn required_api_present() -> bool {
             { raw::RedisModule_InfoAddSection }.is_some(),
             { raw::RedisModule_InfoAddFieldULongLong }.is_some(),
             { raw::RedisModule_Log }.is_some(),
+            { raw::RedisModule_LogIOError }.is_some(),
             { raw::RedisModule_Call }.is_some(),
             // The core calls, there since Redis 4.0.
             { raw::RedisModule_OpenKey }.is_some(),
