@@ -100,3 +100,65 @@ fn both_keys_the_same_hash() {
     assert_eq!(fields, ["1", "7"]);
     assert!(con.ttl::<_, i64>("same").unwrap() > 0);
 }
+
+#[test]
+fn pxat_gives_both_created_keys_that_exact_expiry_and_leaves_existing_ones() {
+    let server = Server::start();
+    let mut con = server.client();
+    let (s, us): (i64, i64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let at = s * 1000 + us / 1000 + 500_000;
+    let at_arg = at.to_string();
+    let stash = |con: &mut Connection, a: &[u8], b: &[u8], at: &[u8]| {
+        let akey = [b"a2b-a|".as_slice(), a].concat();
+        let bkey = [b"a2b-b|".as_slice(), b].concat();
+        call(
+            con,
+            &[b"CALC.A2BSET", &akey, &bkey, a, b, b"v", b"PXAT", at],
+        )
+    };
+    assert_eq!(
+        stash(&mut con, b"1", b"7", at_arg.as_bytes()).unwrap(),
+        Value::Int(2)
+    );
+    for key in ["a2b-a|1", "a2b-b|7"] {
+        assert_eq!(con.pexpire_time::<_, i64>(key).unwrap(), at, "{key}");
+    }
+    // a2b-a|1 exists: only the new b side gets the later time.
+    let later = (at + 1000).to_string();
+    assert_eq!(
+        stash(&mut con, b"1", b"8", later.as_bytes()).unwrap(),
+        Value::Int(2)
+    );
+    assert_eq!(con.pexpire_time::<_, i64>("a2b-a|1").unwrap(), at);
+    assert_eq!(con.pexpire_time::<_, i64>("a2b-b|8").unwrap(), at + 1000);
+    let before = snapshot(&mut con);
+    let err = common::call_err(
+        &mut con,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|2",
+            b"a2b-b|9",
+            b"2",
+            b"9",
+            b"v",
+            b"PXAT",
+            b"-1",
+        ],
+    );
+    assert!(err.starts_with("ERR invalid expire time"), "{err}");
+    let err = common::call_err(
+        &mut con,
+        &[
+            b"CALC.A2BSET",
+            b"a2b-a|2",
+            b"a2b-b|9",
+            b"2",
+            b"9",
+            b"v",
+            b"EXAT",
+            b"5",
+        ],
+    );
+    assert!(err.contains("wrong number of arguments"), "{err}");
+    assert_eq!(snapshot(&mut con), before);
+}

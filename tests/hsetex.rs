@@ -197,3 +197,82 @@ fn command_names_are_case_insensitive() {
         Value::Int(1)
     );
 }
+
+/// A unix time in ms `secs` from the server's now.
+fn server_ms_from_now(con: &mut Connection, secs: i64) -> i64 {
+    let (s, us): (i64, i64) = redis::cmd("TIME").query(con).unwrap();
+    s * 1000 + us / 1000 + secs * 1000
+}
+
+#[test]
+fn pxat_gives_the_created_key_that_exact_expiry() {
+    let server = Server::start();
+    let mut con = server.client();
+    let at = server_ms_from_now(&mut con, 500);
+    let at_arg = at.to_string();
+    assert_eq!(
+        hsetex(
+            &mut con,
+            &[b"h", b"f", b"v", b"g", b"w", b"PXAT", at_arg.as_bytes()]
+        ),
+        2
+    );
+    assert_eq!(con.pexpire_time::<_, i64>("h").unwrap(), at);
+    // An existing key keeps its expiry, whatever PXAT says.
+    let later = (at + 100_000).to_string();
+    assert_eq!(
+        hsetex(&mut con, &[b"h", b"x", b"y", b"pxat", later.as_bytes()]),
+        1
+    );
+    assert_eq!(con.pexpire_time::<_, i64>("h").unwrap(), at);
+}
+
+#[test]
+fn pxat_is_a_keyword_only_where_the_argument_count_calls_for_it() {
+    let server = Server::start();
+    let mut con = server.client();
+    // Odd count after the key: pairs then seconds, so PXAT is a field here.
+    assert_eq!(hsetex(&mut con, &[b"h", b"PXAT", b"v", b"100"]), 1);
+    assert_eq!(con.hget::<_, _, String>("h", "PXAT").unwrap(), "v");
+    assert!((99..=100).contains(&con.ttl::<_, i64>("h").unwrap()));
+    // Even count without PXAT before the last argument: a pair is incomplete.
+    let err = call_err(&mut con, &[b"CALC.HSETEX", b"h", b"f", b"v", b"g", b"100"]);
+    assert!(err.contains("wrong number of arguments"), "{err}");
+}
+
+#[test]
+fn bad_pxat_times_are_refused_and_change_nothing() {
+    let server = Server::start();
+    let mut con = server.client();
+    hsetex(&mut con, &[b"h", b"f", b"v", b"100"]);
+    let before = snapshot(&mut con);
+    for bad in [
+        &b"0"[..],
+        b"-5",
+        b"abc",
+        b"",
+        b"1.5",
+        b"99999999999999999999",
+    ] {
+        let err = call_err(
+            &mut con,
+            &[b"CALC.HSETEX", b"new", b"f", b"v", b"PXAT", bad],
+        );
+        assert!(err.starts_with("ERR invalid expire time"), "{bad:?}: {err}");
+        let err = call_err(&mut con, &[b"CALC.HSETEX", b"h", b"g", b"v", b"PXAT", bad]);
+        assert!(err.starts_with("ERR invalid expire time"), "{bad:?}: {err}");
+    }
+    assert_eq!(snapshot(&mut con), before);
+}
+
+#[test]
+fn a_pxat_already_past_creates_a_key_that_has_expired() {
+    let server = Server::start();
+    let mut con = server.client();
+    let past = server_ms_from_now(&mut con, -10).to_string();
+    assert_eq!(
+        hsetex(&mut con, &[b"gone", b"f", b"v", b"PXAT", past.as_bytes()]),
+        1
+    );
+    assert!(!con.exists::<_, bool>("gone").unwrap());
+}

@@ -165,12 +165,12 @@ fn the_aof_holds_effects_and_replays_to_the_same_state() {
     workload(&mut con);
     let (data, expiry, tmpl) = (snapshot(&mut con), expiries(&mut con), templates(&mut con));
 
-    // Creations as HSET + PEXPIREAT; writes to existing keys and purges as
-    // themselves; never a relative expiry.
+    // One module command per write: creations in their absolute form
+    // (`... PXAT <unix-ms>`), writes to existing keys and purges as sent;
+    // never a relative expiry.
     let aof = aof_text(&server).to_uppercase();
     for record in [
-        "HSET",
-        "PEXPIREAT",
+        "\r\nPXAT\r\n",
         "CALC.HSETEX",
         "CALC.A2BSET",
         "CALC.PURGEA",
@@ -182,6 +182,10 @@ fn the_aof_holds_effects_and_replays_to_the_same_state() {
     for relative in ["\r\nEXPIRE\r\n", "\r\nPEXPIRE\r\n"] {
         assert!(!aof.contains(relative), "never a relative expiry");
     }
+    // The workload's own calls all give seconds, so the PXAT records are the
+    // creations: at least the seven `calculated-a|<n>` hashes.
+    let created = aof.matches("\r\nPXAT\r\n").count();
+    assert!(created >= 7, "{created} creations in absolute form");
 
     let dir = server.kill();
     let server = Server::start_in(dir, &["--save", "", "--appendonly", "yes"]);
@@ -212,6 +216,8 @@ fn templates_survive_an_aof_rewrite_and_restart() {
         "",
         "--appendonly",
         "yes",
+        "--appendfsync",
+        "always",
         "--aof-use-rdb-preamble",
         "yes",
     ]);
@@ -469,6 +475,10 @@ fn keys_logically_expired_on_a_lagging_replica_end_the_same() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     // Still alive on the primary (its TTL has ~0.8 s left): verbatim writes.
     call(&mut p, &[b"CALC.HSETEX", b"short", b"g", &value, b"100"]).unwrap();
+    // A creation the replica applies after its expiry time has passed: it
+    // arrives as `PXAT <time already past>`, which must leave the key expired
+    // there too, not create it without an expiry.
+    call(&mut p, &[b"CALC.HSETEX", b"late", b"f", &value, b"1"]).unwrap();
     common::stash(&mut p, 2, 7, &value, 100).unwrap();
     call(&mut p, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
     let written: Vec<(Vec<u8>, i64)> = expiries(&mut p);
@@ -487,7 +497,7 @@ fn keys_logically_expired_on_a_lagging_replica_end_the_same() {
     }
     assert_same(&mut p, &mut r);
     // Once the primary expires them, the DELs reach the replica too.
-    for key in ["short", "a2b-a|2", "a2b-b|7"] {
+    for key in ["short", "a2b-a|2", "a2b-b|7", "late"] {
         let _: Value = redis::cmd("HGETALL").arg(key).query(&mut p).unwrap();
     }
     assert_same(&mut p, &mut r);

@@ -81,7 +81,7 @@ const ALL: [&str; 10] = [
 fn arity_is_exact_and_checked_by_redis() {
     let server = Server::start();
     let mut con = server.client();
-    let expected = [-5, 7, 4, -4, 4, -3, 2, 2, 2, 1];
+    let expected = [-5, -7, 4, -4, 4, -3, 2, 2, 2, 1];
     for (name, arity) in ALL.iter().zip(expected) {
         assert_eq!(command_info(&mut con, name)[1], Value::Int(arity), "{name}");
     }
@@ -174,11 +174,17 @@ fn docs_give_summary_since_complexity_and_arguments() {
         panic!("{reply:?}")
     };
     let names: Vec<String> = args.iter().map(|a| text(field(a, "name"))).collect();
-    assert_eq!(names, ["key", "data", "seconds"]);
+    assert_eq!(names, ["key", "data", "expiration"]);
     assert_eq!(text(field(&args[0], "type")), "key");
     assert_eq!(text(field(&args[1], "type")), "block");
     assert!(texts(field(&args[1], "flags")).contains(&"multiple".to_string()));
-    assert_eq!(text(field(&args[2], "type")), "integer");
+    assert_eq!(text(field(&args[2], "type")), "oneof");
+    let Value::Array(expiration) = field(&args[2], "arguments") else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(text(field(&expiration[0], "type")), "integer");
+    assert_eq!(text(field(&expiration[1], "type")), "unix-time");
+    assert_eq!(text(field(&expiration[1], "token")), "PXAT");
 
     let reply: Value = redis::cmd("COMMAND")
         .arg("DOCS")

@@ -1,79 +1,85 @@
 //! CALC.HSETEX and CALC.A2BSET: hash writes whose TTL is set only when the
 //! write creates the key, so a later field never prolongs a cached entry.
 //!
-//! A call whose keys all exist replicates as itself: the replica holds the same
-//! keys, so it adds the same fields and leaves the TTL as the primary did. A
-//! call that creates a key replicates as HSET + PEXPIREAT, the absolute expiry.
+//! Each call replicates as one command that never carries a relative expiry:
+//! as sent, when every key it writes exists (the replica holds the same keys,
+//! so it adds the same fields and leaves the TTL alone) or when it gave its
+//! expiry as `PXAT`; otherwise as the same command with the absolute time the
+//! created keys got, `... PXAT <unix-ms>`.
 
-use super::{parse_ttl, Ttl};
+use super::{is_pxat, parse_pxat, parse_seconds, Expiry};
 use crate::error::CalcError;
-use crate::redis::effects::{self, Replication};
+use crate::redis::effects;
 use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx};
 
-/// CALC.HSETEX key field value [field value ...] seconds
+/// CALC.HSETEX key field value [field value ...] seconds | PXAT unix-time-ms
 pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let [_, key, pairs @ .., seconds] = args else {
+    let [_, key, rest @ ..] = args else {
         return Err(CalcError::WrongArity);
     };
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    // Pairs then `seconds` leave an odd count after the key, pairs then
+    // `PXAT ms` an even one: a field or value named PXAT is never mistaken.
+    let (pairs, expiry) = match rest {
+        [pairs @ .., seconds] if rest.len() % 2 == 1 => {
+            (pairs, parse_seconds(seconds, "calc.hsetex")?)
+        }
+        [pairs @ .., pxat, at] if is_pxat(pxat) => (pairs, parse_pxat(at, "calc.hsetex")?),
+        _ => return Err(CalcError::WrongArity),
+    };
+    if pairs.is_empty() {
         return Err(CalcError::WrongArity);
     }
-    let ttl = parse_ttl(seconds, "calc.hsetex")?;
     let hash = HashKey::open_write(ctx, key)?;
-    let how = replication_for(&[hash.exists()]);
-    let added = set_fields(ctx, hash, key, pairs, &ttl, how);
-    finish(ctx, how);
+    let (added, created) = set_fields(ctx, hash, key, pairs, &expiry);
+    match created {
+        Some(at) if !expiry.is_absolute() => effects::replicate_hsetex_at(ctx, key, pairs, at),
+        _ => effects::verbatim(ctx),
+    }
     reply.integer(added);
     Ok(())
 }
 
-/// CALC.A2BSET akey bkey id_a id_b value seconds
+/// CALC.A2BSET akey bkey id_a id_b value seconds | PXAT unix-time-ms
 pub fn a2bset(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let [_, akey, bkey, id_a, id_b, value, seconds] = args else {
+    let (stash, expiry) = match args {
+        [_, stash @ .., seconds] if stash.len() == 5 => {
+            (stash, parse_seconds(seconds, "calc.a2bset")?)
+        }
+        [_, stash @ .., pxat, at] if stash.len() == 5 && is_pxat(pxat) => {
+            (stash, parse_pxat(at, "calc.a2bset")?)
+        }
+        _ => return Err(CalcError::WrongArity),
+    };
+    let [akey, bkey, id_a, id_b, value] = stash else {
         return Err(CalcError::WrongArity);
     };
-    let ttl = parse_ttl(seconds, "calc.a2bset")?;
     // Both keys are checked (type) before either is written; one handle at a
     // time, since akey and bkey may be the same key.
-    let b_exists = HashKey::open_read(ctx, bkey)?.exists();
+    HashKey::open_read(ctx, bkey)?;
     let a_hash = HashKey::open_write(ctx, akey)?;
-    let how = replication_for(&[a_hash.exists(), b_exists]);
-    let mut added = set_fields(ctx, a_hash, akey, &[*id_b, *value], &ttl, how);
+    let (a_added, a_created) = set_fields(ctx, a_hash, akey, &[*id_b, *value], &expiry);
     let b_hash = HashKey::open_write(ctx, bkey)?;
-    added += set_fields(ctx, b_hash, bkey, &[*id_a, *value], &ttl, how);
-    finish(ctx, how);
-    reply.integer(added);
+    let (b_added, b_created) = set_fields(ctx, b_hash, bkey, &[*id_a, *value], &expiry);
+    match a_created.or(b_created) {
+        Some(at) if !expiry.is_absolute() => effects::replicate_a2bset_at(ctx, stash, at),
+        _ => effects::verbatim(ctx),
+    }
+    reply.integer(a_added + b_added);
     Ok(())
-}
-
-/// Verbatim when every key the call writes exists before it.
-fn replication_for(exists: &[bool]) -> Replication {
-    if exists.iter().all(|&e| e) {
-        Replication::Verbatim
-    } else {
-        Replication::Effects
-    }
-}
-
-fn finish(ctx: Ctx, how: Replication) {
-    if how == Replication::Verbatim {
-        effects::verbatim(ctx);
-    }
 }
 
 /// HSETs `pairs` (field, value, field, value, ...) into the open `hash` named
-/// `key`; if that creates the key, it gets the TTL. Returns the number of new
-/// fields.
+/// `key`; if that creates the key, it gets the expiry. Returns the number of
+/// new fields and, for a created key, its absolute expiry.
 fn set_fields(
     ctx: Ctx,
     hash: HashKey,
     key: &Arg,
     pairs: &[Arg],
-    ttl: &Ttl,
-    how: Replication,
-) -> i64 {
+    expiry: &Expiry,
+) -> (i64, Option<i64>) {
     let created = !hash.exists();
     let mut added = 0;
     for pair in pairs.chunks_exact(2) {
@@ -81,14 +87,14 @@ fn set_fields(
             added += hash.set(field, value) as i64;
         }
     }
-    let expire_at = created.then(|| ttl.expire_at(ctx));
+    let expire_at = created.then(|| expiry.at(ctx));
     if let Some(at) = expire_at {
         hash.expire_at(at);
     }
     drop(hash);
-    effects::hset(ctx, how, key, pairs);
-    if let Some(at) = expire_at {
-        effects::expire_at(ctx, key, at);
+    effects::notify_hset(ctx, key);
+    if expire_at.is_some() {
+        effects::notify_expire(ctx, key);
     }
-    added
+    (added, expire_at)
 }

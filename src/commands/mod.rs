@@ -33,7 +33,11 @@ const HASH_READ: KeyFlags = KeyFlags::RO.with(KeyFlags::ACCESS);
 
 const KEY: ArgDoc = ArgDoc::new(c"key", ArgKind::Key(0));
 const TEMPLATE_NAME: ArgDoc = ArgDoc::new(c"template", ArgKind::String);
-const SECONDS: ArgDoc = ArgDoc::new(c"seconds", ArgKind::Integer);
+/// `seconds` from now, or `PXAT` and a unix time in milliseconds.
+const EXPIRATION: ArgDoc = ArgDoc::new(c"expiration", ArgKind::OneOf).sub(&[
+    ArgDoc::new(c"seconds", ArgKind::Integer),
+    ArgDoc::new(c"unix-time-milliseconds", ArgKind::UnixTime).token(c"PXAT"),
+]);
 const NAME: ArgDoc = ArgDoc::new(c"name", ArgKind::String);
 
 pub static COMMANDS: &[Command] = &[
@@ -44,7 +48,7 @@ pub static COMMANDS: &[Command] = &[
         categories: c"write hash fast",
         arity: -5,
         keys: &[key_at(1, HASH_WRITE)],
-        summary: c"Sets hash fields; sets the key's TTL only if the call creates the key.",
+        summary: c"Sets hash fields; sets the key's expiry only if the call creates the key.",
         complexity: c"O(N) where N is the number of field-value pairs.",
         since: SINCE,
         args: &[
@@ -53,7 +57,7 @@ pub static COMMANDS: &[Command] = &[
                 ArgDoc::new(c"field", ArgKind::String),
                 ArgDoc::new(c"value", ArgKind::String),
             ]),
-            SECONDS,
+            EXPIRATION,
         ],
     },
     Command {
@@ -61,9 +65,9 @@ pub static COMMANDS: &[Command] = &[
         handler: handler!(hash::a2bset),
         flags: c"write deny-oom fast",
         categories: c"write hash fast",
-        arity: 7,
+        arity: -7,
         keys: &[key_at(1, HASH_WRITE), key_at(2, HASH_WRITE)],
-        summary: c"Stashes a value under akey[id_b] and bkey[id_a] atomically; each key gets the TTL only if the call creates it.",
+        summary: c"Stashes a value under akey[id_b] and bkey[id_a] atomically; each key gets the expiry only if the call creates it.",
         complexity: c"O(1)",
         since: SINCE,
         args: &[
@@ -72,7 +76,7 @@ pub static COMMANDS: &[Command] = &[
             ArgDoc::new(c"id_a", ArgKind::String),
             ArgDoc::new(c"id_b", ArgKind::String),
             ArgDoc::new(c"value", ArgKind::String),
-            SECONDS,
+            EXPIRATION,
         ],
     },
     Command {
@@ -202,42 +206,80 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// The latest "now" the expiry bound allows for: 2^43 ms after the epoch, the
-/// year 2248. It lets `parse_ttl` reject every expiry that could overflow
+/// year 2248. It lets `parse_seconds` reject every expiry that could overflow
 /// without reading the clock on the hot path (an existing key needs no expiry).
 const LATEST_NOW_MS: i64 = 1 << 43;
 const MAX_TTL_SECONDS: i64 = (i64::MAX - LATEST_NOW_MS) / 1000;
 
-/// A validated TTL. The absolute expiry is computed on first use, once per
-/// command, so every key one command creates expires at the same instant.
-pub struct Ttl {
+/// When a key the command creates expires: `seconds` from now, or at a unix
+/// time in milliseconds (`PXAT`). The absolute time is computed on first use,
+/// once per command, so every key one command creates expires at the same
+/// instant.
+pub struct Expiry {
     ms: i64,
+    relative: bool,
     at: Cell<Option<i64>>,
 }
 
-impl Ttl {
-    pub fn expire_at(&self, ctx: Ctx) -> i64 {
-        let at = self.at.get().unwrap_or_else(|| ctx.now_ms() + self.ms);
+impl Expiry {
+    pub fn at(&self, ctx: Ctx) -> i64 {
+        let at = self.at.get().unwrap_or_else(|| {
+            if self.relative {
+                ctx.now_ms() + self.ms
+            } else {
+                self.ms
+            }
+        });
         self.at.set(Some(at));
         at
     }
+
+    /// Whether the call gave the absolute time itself (and so replicates as
+    /// it was sent).
+    pub fn is_absolute(&self) -> bool {
+        !self.relative
+    }
 }
 
-/// `seconds`: a positive integer whose expiry cannot overflow; anything else
-/// is `ERR invalid expire time`.
-pub fn parse_ttl(seconds: &Arg, command: &'static str) -> Result<Ttl, CalcError> {
-    // Digits only (no sign, no spaces), folded by hand since it runs on every
-    // HSETEX; an empty string folds to 0, which the range refuses.
-    seconds
-        .bytes()
+/// Whether `arg` is the `PXAT` keyword.
+pub fn is_pxat(arg: &Arg) -> bool {
+    arg.bytes().eq_ignore_ascii_case(b"PXAT")
+}
+
+/// Digits only (no sign, no spaces), folded by hand since it runs on every
+/// write; an empty string folds to 0, which every caller refuses.
+fn positive_integer(arg: &Arg) -> Option<i64> {
+    arg.bytes()
         .iter()
         .try_fold(0i64, |n, &b| {
             b.is_ascii_digit()
                 .then(|| n.checked_mul(10)?.checked_add(i64::from(b - b'0')))
                 .flatten()
         })
-        .filter(|&s| (1..=MAX_TTL_SECONDS).contains(&s))
-        .map(|s| Ttl {
+        .filter(|&n| n >= 1)
+}
+
+/// `seconds`: a positive integer whose expiry cannot overflow; anything else
+/// is `ERR invalid expire time`.
+pub fn parse_seconds(seconds: &Arg, command: &'static str) -> Result<Expiry, CalcError> {
+    positive_integer(seconds)
+        .filter(|&s| s <= MAX_TTL_SECONDS)
+        .map(|s| Expiry {
             ms: s * 1000,
+            relative: true,
+            at: Cell::new(None),
+        })
+        .ok_or(CalcError::InvalidExpire { command })
+}
+
+/// `PXAT` unix-time-milliseconds: a positive integer; anything else is
+/// `ERR invalid expire time`. A time already past creates a key that has
+/// already expired, as `PEXPIREAT` does on a replica.
+pub fn parse_pxat(at: &Arg, command: &'static str) -> Result<Expiry, CalcError> {
+    positive_integer(at)
+        .map(|ms| Expiry {
+            ms,
+            relative: false,
             at: Cell::new(None),
         })
         .ok_or(CalcError::InvalidExpire { command })

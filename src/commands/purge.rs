@@ -6,7 +6,7 @@
 //! command instead of an HDEL per b-hash and a DEL).
 
 use crate::error::CalcError;
-use crate::redis::effects::{self, Replication};
+use crate::redis::effects;
 use crate::redis::keys::{DerivedKeyCheck, HashKey};
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx, RedisStr};
@@ -42,7 +42,7 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
         if b_hash.remove(member) {
             let emptied = !b_hash.exists();
             drop(b_hash);
-            effects::hdel(ctx, Replication::Verbatim, bkey, member, emptied);
+            effects::notify_hdel(ctx, bkey, emptied);
             removed += 1;
         }
     }
@@ -50,7 +50,7 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     if a_hash.exists() {
         a_hash.delete();
         drop(a_hash);
-        effects::del(ctx, Replication::Verbatim, akey);
+        effects::notify_del(ctx, akey);
     }
     // The a-hash existed, so something changed.
     effects::verbatim(ctx);

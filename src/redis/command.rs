@@ -141,6 +141,7 @@ pub enum ArgKind {
     Key(i32),
     String,
     Integer,
+    UnixTime,
     PureToken,
     OneOf,
     Block,

@@ -121,25 +121,10 @@ impl<'a> HashKey<'a> {
         deleted == 1
     }
 
-    /// Sets the key's expiry to the absolute unix time `at_ms`.
+    /// Sets the key's expiry to the absolute unix time `at_ms` (a time already
+    /// past leaves the key expired, as on a replica applying a creation late).
     pub fn expire_at(&self, at_ms: i64) {
-        unsafe {
-            if let Some(set_abs) = raw::RedisModule_SetAbsExpire {
-                set_abs(self.key, at_ms);
-                return;
-            }
-            // Redis 7.0 has only the relative setter, which adds its own clock
-            // read. Retry until no millisecond ticked between our read and its
-            // read, so the key expires exactly at `at_ms`, the value replicated.
-            let set_relative = raw::RedisModule_SetExpire.unwrap();
-            for _ in 0..16 {
-                let before = self.ctx.now_ms();
-                set_relative(self.key, at_ms - before);
-                if self.ctx.now_ms() == before {
-                    return;
-                }
-            }
-        }
+        unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, at_ms) };
     }
 
     pub fn delete(&self) {

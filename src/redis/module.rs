@@ -58,10 +58,11 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
     OK
 }
 
-/// Module API calls the module makes and unwraps. All exist since Redis 7.0;
-/// checking them at load makes a missing one a refused `loadmodule`, never a
-/// crash later. The newer ones (SetAbsExpire, SetCommandACLCategories,
-/// AddACLCategory) are optional and checked where they are used.
+/// Module API calls the module makes and unwraps. All exist since Redis 7.0
+/// (SetAbsExpire included); checking them at load makes a missing one a
+/// refused `loadmodule`, never a crash later. The newer ones
+/// (SetCommandACLCategories 7.2, AddACLCategory 7.4) are optional and checked
+/// where they are used.
 fn required_api_present() -> bool {
     unsafe {
         [
@@ -76,7 +77,7 @@ fn required_api_present() -> bool {
             { raw::RedisModule_HashSet }.is_some(),
             { raw::RedisModule_HashGet }.is_some(),
             { raw::RedisModule_ScanKey }.is_some(),
-            { raw::RedisModule_SetExpire }.is_some(),
+            { raw::RedisModule_SetAbsExpire }.is_some(),
             { raw::RedisModule_Replicate }.is_some(),
             { raw::RedisModule_ReplicateVerbatim }.is_some(),
             { raw::RedisModule_NotifyKeyspaceEvent }.is_some(),

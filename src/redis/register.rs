@@ -148,6 +148,10 @@ fn raw_args(
                 raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
                 -1,
             ),
+            ArgKind::UnixTime => (
+                raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_UNIX_TIME,
+                -1,
+            ),
             ArgKind::PureToken => (
                 raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
                 -1,
