@@ -132,33 +132,22 @@ fn pxat_gives_both_created_keys_that_exact_expiry_and_leaves_existing_ones() {
     assert_eq!(con.pexpire_time::<_, i64>("a2b-a|1").unwrap(), at);
     assert_eq!(con.pexpire_time::<_, i64>("a2b-b|8").unwrap(), at + 1000);
     let before = snapshot(&mut con);
-    let err = common::call_err(
-        &mut con,
-        &[
+    let refused = |con: &mut Connection, keyword: &[u8], time: &[u8]| {
+        let args: [&[u8]; 8] = [
             b"CALC.A2BSET",
             b"a2b-a|2",
             b"a2b-b|9",
             b"2",
             b"9",
             b"v",
-            b"PXAT",
-            b"-1",
-        ],
-    );
+            keyword,
+            time,
+        ];
+        common::call_err(con, &args)
+    };
+    let err = refused(&mut con, b"PXAT", b"-1");
     assert!(err.starts_with("ERR invalid expire time"), "{err}");
-    let err = common::call_err(
-        &mut con,
-        &[
-            b"CALC.A2BSET",
-            b"a2b-a|2",
-            b"a2b-b|9",
-            b"2",
-            b"9",
-            b"v",
-            b"EXAT",
-            b"5",
-        ],
-    );
+    let err = refused(&mut con, b"EXAT", b"5");
     assert!(err.contains("wrong number of arguments"), "{err}");
     assert_eq!(snapshot(&mut con), before);
 }

@@ -89,7 +89,7 @@ extern "C" fn aux_load(rdb: *mut raw::RedisModuleIO, version: c_int, when: c_int
 /// templates read from the file, so it goes through `"%s"`: the crate's
 /// `log_io_error` passes it as the printf format itself.
 fn log_load_error(rdb: *mut raw::RedisModuleIO, message: &str) {
-    let message = std::ffi::CString::new(message.replace('\0', "\\x00")).unwrap_or_default();
+    let message = super::c_text(message);
     unsafe {
         raw::RedisModule_LogIOError.unwrap()(
             rdb,

@@ -46,7 +46,7 @@ impl Ctx<'_> {
     /// format (a `%` in it would be read as a conversion) and panics on a NUL,
     /// and a message may carry a client's bytes.
     pub fn log_warning(&self, message: &str) {
-        let message = CString::new(message.replace('\0', "\\x00")).unwrap_or_default();
+        let message = c_text(message);
         unsafe {
             raw::RedisModule_Log.unwrap()(
                 self.ptr,
@@ -139,6 +139,12 @@ impl RedisStr for OwnedString {
     fn ptr(&self) -> *mut raw::RedisModuleString {
         self.ptr.as_ptr()
     }
+}
+
+/// `text` for a C API: an interior NUL (which would cut it short) is written
+/// as `\x00`.
+pub(super) fn c_text(text: &str) -> CString {
+    CString::new(text.replace('\0', "\\x00")).unwrap_or_default()
 }
 
 fn bytes_of<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {

@@ -3,7 +3,7 @@
 //! Redis itself renders RESP3 types for RESP2 clients (map -> flat array,
 //! boolean -> integer 1/0, double and big number -> bulk string).
 
-use std::ffi::{c_long, CString};
+use std::ffi::c_long;
 use std::io::Write;
 
 use redis_module::raw;
@@ -38,7 +38,7 @@ impl ReplyWriter {
     /// `message` starts with its error code (`ERR`, `WRONGTYPE`, ...). Redis
     /// replaces any newline in it; an interior NUL is replaced here.
     pub fn error(&mut self, message: &str) {
-        let message = CString::new(message.replace('\0', "\\x00")).unwrap_or_default();
+        let message = super::c_text(message);
         unsafe { raw::RedisModule_ReplyWithError.unwrap()(self.ctx, message.as_ptr()) };
     }
 }
