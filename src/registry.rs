@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::msgpack::{decode_with_template, DecodeError, Sink};
 use crate::template::Template;
 
 /// How GETDICT/MGETDICT read a value that does not decode against the
@@ -50,6 +51,19 @@ pub struct Policy {
 pub struct Registered {
     pub template: Template,
     pub policy: Policy,
+}
+
+impl Registered {
+    /// Decodes `stored` against this template, under its fingerprint rule.
+    pub fn decode<S: Sink>(
+        &self,
+        stored: &[u8],
+        name: &[u8],
+        sink: &mut S,
+    ) -> Result<(), DecodeError> {
+        let required = self.policy.fingerprint_required;
+        decode_with_template(stored, &self.template, name, required, sink)
+    }
 }
 
 /// Server-wide name -> template map. Names are binary-safe; `BTreeMap` keeps

@@ -175,12 +175,16 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         self._register_template()
         return read()
 
-    def get(self, key):
-        key = self._hash_key(key)
-        reply = self._with_template(
-            lambda: self.reader_client.execute_command("CALC.GETDICT", key[0], key[1], self.calc_registered_name)
+    def _getdict(self, hash_name, field):
+        """``CALC.GETDICT`` against the region's template, registering it
+        again if the server lost it."""
+        return self._with_template(
+            lambda: self.reader_client.execute_command("CALC.GETDICT", hash_name, field, self.calc_registered_name)
         )
-        return self._cached(reply)
+
+    def get(self, key):
+        name, field = self._hash_key(key)
+        return self._cached(self._getdict(name, field))
 
     def get_multi(self, keys):
         hashed = OrderedDict()
@@ -232,9 +236,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
     def get_stashed(self, hash_name, field):
         """Reads one stashed dict (``CALC.GETDICT`` on either side of the
         stash), ``None`` when missing or written under another definition."""
-        reply = self._with_template(
-            lambda: self.reader_client.execute_command("CALC.GETDICT", hash_name, field, self.calc_registered_name)
-        )
+        reply = self._getdict(hash_name, field)
         return None if reply is None else unpack_values(reply, self.calc_decode_strings)
 
     def purgea(self, akey, bprefix, member):

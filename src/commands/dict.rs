@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{printable, CalcError};
-use crate::msgpack::{decode_with_template, DecodeError, Sink, Validate};
+use crate::msgpack::{DecodeError, Sink, Validate};
 use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx, OwnedString, RedisStr};
@@ -71,14 +71,7 @@ fn readable(
     let Some(value) = value else {
         return Ok(None);
     };
-    let required = registered.policy.fingerprint_required;
-    match decode_with_template(
-        value.bytes(),
-        &registered.template,
-        name,
-        required,
-        &mut Validate,
-    ) {
+    match registered.decode(value.bytes(), name, &mut Validate) {
         Ok(()) => Ok(Some(value)),
         Err(_) if registered.policy.on_mismatch == OnMismatch::Nil => {
             stats::MISMATCHES_READ_AS_NIL.fetch_add(1, Ordering::Relaxed);
@@ -100,9 +93,7 @@ fn emit(
     match value {
         None => reply.null(),
         Some(value) => {
-            let required = registered.policy.fingerprint_required;
-            let _ =
-                decode_with_template(value.bytes(), &registered.template, name, required, reply);
+            let _ = registered.decode(value.bytes(), name, reply);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 
 use crc16::{State, XMODEM};
-use redis_module::raw;
+use redis_module::{raw, ContextFlags};
 
 use super::{bytes_of, Ctx, OwnedString, RedisStr};
 use crate::error::{printable, CalcError};
@@ -190,12 +190,14 @@ pub struct DerivedKeyCheck<'a> {
 
 impl<'a> DerivedKeyCheck<'a> {
     pub fn new(ctx: Ctx<'a>, declared_key: &'a [u8]) -> DerivedKeyCheck<'a> {
-        let cluster = ctx
-            .in_cluster()
+        let flags = ctx.flags();
+        let cluster = flags
+            .contains(ContextFlags::CLUSTER)
             .then(|| (declared_key, key_slot(declared_key)));
-        // A replayed command has no user (GetCurrentUserName would read a
-        // NULL one): nothing to check.
-        let user = if ctx.replayed() {
+        // A command from the primary's replication stream or the AOF runs with
+        // no user (GetCurrentUserName would read a NULL one) and was checked
+        // where it first ran: nothing to check.
+        let user = if flags.intersects(ContextFlags::REPLICATED | ContextFlags::LOADING) {
             ptr::null_mut()
         } else {
             unsafe {

@@ -37,11 +37,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// The crate's context, for its safe helpers (a plain wrapper, free).
-    fn crate_ctx(&self) -> redis_module::Context {
-        redis_module::Context::new(self.ptr)
-    }
-
     /// Not the crate's `log_warning`: it passes the message as the printf
     /// format (a `%` in it would be read as a conversion) and panics on a NUL,
     /// and a message may carry a client's bytes.
@@ -57,18 +52,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Whether this node runs in cluster mode.
-    pub fn in_cluster(&self) -> bool {
-        self.crate_ctx().get_flags().contains(ContextFlags::CLUSTER)
-    }
-
-    /// Whether the command comes from the primary's replication stream or
-    /// from loading the AOF: run by the server itself, with no user (and
-    /// already checked where it first ran).
-    pub fn replayed(&self) -> bool {
-        self.crate_ctx()
-            .get_flags()
-            .intersects(ContextFlags::REPLICATED | ContextFlags::LOADING)
+    /// The context's flags (cluster mode, replicated, loading, ...).
+    pub(super) fn flags(&self) -> ContextFlags {
+        redis_module::Context::new(self.ptr).get_flags()
     }
 
     /// The server's unix time in milliseconds.
