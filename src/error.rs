@@ -2,9 +2,12 @@
 //! reply whose first word is the Redis error code (`ERR`, `WRONGTYPE`, `NOPERM`,
 //! `CROSSSLOT`), so clients classify it the way they classify native errors.
 
+use std::ffi::CStr;
 use std::fmt;
 
 use crate::msgpack::DecodeError;
+use crate::printable::printable;
+use crate::redis::keys::KeyError;
 
 #[derive(Debug, PartialEq)]
 pub enum CalcError {
@@ -14,7 +17,7 @@ pub enum CalcError {
         key: String,
     },
     InvalidExpire {
-        command: &'static str,
+        command: &'static CStr,
     },
     NoPerm {
         key: String,
@@ -44,8 +47,6 @@ pub enum CalcError {
         field: String,
         error: DecodeError,
     },
-    /// A panic caught at the command boundary: a bug, reported instead of crashing the server.
-    Internal,
 }
 
 impl CalcError {
@@ -53,6 +54,31 @@ impl CalcError {
     /// that does not match the template it is read with.
     pub fn is_decode(&self) -> bool {
         matches!(self, CalcError::Decode(_) | CalcError::DecodeField { .. })
+    }
+}
+
+impl From<KeyError> for CalcError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::WrongType { key } => CalcError::WrongType {
+                key: printable(&key),
+            },
+            KeyError::NoPerm { key } => CalcError::NoPerm {
+                key: printable(&key),
+            },
+            KeyError::CrossSlot {
+                key,
+                slot,
+                declared,
+                declared_slot,
+            } => CalcError::CrossSlot {
+                key: printable(&key),
+                slot,
+                declared: printable(&declared),
+                declared_slot,
+            },
+            KeyError::TryAgain { slot } => CalcError::TryAgain { slot },
+        }
     }
 }
 
@@ -71,7 +97,11 @@ impl fmt::Display for CalcError {
                 "WRONGTYPE Operation against a key holding the wrong kind of value (key '{key}' is not a hash)"
             ),
             CalcError::InvalidExpire { command } => {
-                write!(f, "ERR invalid expire time in '{command}' command")
+                write!(
+                    f,
+                    "ERR invalid expire time in '{}' command",
+                    command.to_string_lossy()
+                )
             }
             CalcError::NoPerm { key } => write!(
                 f,
@@ -93,30 +123,8 @@ impl fmt::Display for CalcError {
             CalcError::Syntax { reason } => write!(f, "ERR syntax error: {reason}"),
             CalcError::Decode(e) => write!(f, "ERR {e}"),
             CalcError::DecodeField { field, error } => write!(f, "ERR field '{field}': {error}"),
-            CalcError::Internal => write!(
-                f,
-                "ERR internal error in the calc module; the command was aborted (see the server log)"
-            ),
         }
     }
-}
-
-/// Renders binary key, field and template names for error messages and logs the
-/// way `redis-cli` shows them: printable ASCII as is, everything else `\xNN`.
-pub fn printable(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().min(256));
-    for &b in bytes.iter().take(256) {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'\'' => out.push_str("\\'"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    if bytes.len() > 256 {
-        out.push_str("...");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -124,19 +132,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn printable_escapes_control_and_binary_bytes() {
-        assert_eq!(printable(b"a2b-a|42"), "a2b-a|42");
-        assert_eq!(printable(b"k\x00\r\n\xff"), "k\\x00\\x0d\\x0a\\xff");
-        assert!(printable(&[b'x'; 300]).ends_with("..."));
-    }
-
-    #[test]
     fn every_error_starts_with_its_redis_code() {
         let cases = [
             (CalcError::WrongType { key: "k".into() }, "WRONGTYPE "),
             (
                 CalcError::InvalidExpire {
-                    command: "calc.hsetex",
+                    command: c"calc.hsetex",
                 },
                 "ERR invalid expire time",
             ),

@@ -13,7 +13,7 @@ use std::fmt;
 
 use rmp::Marker;
 
-use crate::error::printable;
+use crate::printable::printable;
 use crate::template::Template;
 
 /// Deepest nesting accepted, counting the template's own levels: for templates

@@ -8,12 +8,12 @@
 //!
 //! Files written in an older version still load (the default policy, as then).
 
-use crate::error::printable;
+use crate::printable::printable;
 use crate::registry::{OnMismatch, Policy, TemplateRegistry};
+use crate::template::Template;
 
 const NIL_BIT: u64 = 1;
 const FINGERPRINT_BIT: u64 = 2;
-use crate::template::Template;
 
 pub const ENCODING_VERSION: i32 = 2;
 

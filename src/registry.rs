@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::msgpack::{decode_with_template, DecodeError, Sink};
+use crate::printable::printable;
 use crate::template::Template;
 
 /// How GETDICT/MGETDICT read a value that does not decode against the
@@ -44,6 +45,45 @@ pub struct Policy {
     /// `FINGERPRINT REQUIRED`: a value without the template's fingerprint is a
     /// mismatch too (for writers, like the dogpile backend, that always mark).
     pub fingerprint_required: bool,
+}
+
+impl Policy {
+    /// `[ONMISMATCH ERROR|NIL] [FINGERPRINT REQUIRED|OPTIONAL]`, in any order,
+    /// words in any case; a later option overrides an earlier one. The error
+    /// says what is wrong (`CALC.TEMPLATE.SET` answers it as a syntax error).
+    pub fn parse_options<T: AsRef<[u8]>>(options: &[T]) -> Result<Policy, String> {
+        let mut policy = Policy::default();
+        let mut rest = options;
+        while let [option, value, tail @ ..] = rest {
+            let (option, value) = (option.as_ref(), value.as_ref());
+            if option.eq_ignore_ascii_case(b"ONMISMATCH") {
+                policy.on_mismatch = OnMismatch::parse(value).ok_or_else(|| {
+                    format!("ONMISMATCH takes ERROR or NIL, got '{}'", printable(value))
+                })?;
+            } else if option.eq_ignore_ascii_case(b"FINGERPRINT") {
+                policy.fingerprint_required = if value.eq_ignore_ascii_case(b"REQUIRED") {
+                    true
+                } else if value.eq_ignore_ascii_case(b"OPTIONAL") {
+                    false
+                } else {
+                    return Err(format!(
+                        "FINGERPRINT takes REQUIRED or OPTIONAL, got '{}'",
+                        printable(value)
+                    ));
+                };
+            } else {
+                return Err(format!("unknown option '{}'", printable(option)));
+            }
+            rest = tail;
+        }
+        match rest {
+            [] => Ok(policy),
+            [option, ..] => Err(format!(
+                "option '{}' needs a value",
+                printable(option.as_ref())
+            )),
+        }
+    }
 }
 
 /// A template as registered: its definition and its policy.
@@ -146,6 +186,48 @@ mod tests {
         assert_eq!(listed, [b"alpha".as_slice(), b"zeta".as_slice()]);
         assert!(r.remove(b"alpha"));
         assert!(!r.remove(b"alpha"));
+    }
+
+    #[test]
+    fn options_parse_in_any_order_and_case() {
+        let parse = |words: &[&str]| Policy::parse_options(words);
+        assert_eq!(parse(&[]), Ok(Policy::default()));
+        let both = Policy {
+            on_mismatch: OnMismatch::Nil,
+            fingerprint_required: true,
+        };
+        assert_eq!(
+            parse(&["ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED"]),
+            Ok(both)
+        );
+        assert_eq!(
+            parse(&["fingerprint", "required", "onmismatch", "nil"]),
+            Ok(both)
+        );
+        assert_eq!(
+            parse(&["ONMISMATCH", "NIL", "ONMISMATCH", "ERROR"]),
+            Ok(Policy::default())
+        );
+        assert_eq!(parse(&["FINGERPRINT", "OPTIONAL"]), Ok(Policy::default()));
+    }
+
+    #[test]
+    fn bad_options_say_what_is_wrong() {
+        let err = |words: &[&str]| Policy::parse_options(words).unwrap_err();
+        assert_eq!(
+            err(&["ONMISMATCH", "IGNORE"]),
+            "ONMISMATCH takes ERROR or NIL, got 'IGNORE'"
+        );
+        assert_eq!(
+            err(&["FINGERPRINT", "yes"]),
+            "FINGERPRINT takes REQUIRED or OPTIONAL, got 'yes'"
+        );
+        assert_eq!(err(&["TTL", "5"]), "unknown option 'TTL'");
+        assert_eq!(err(&["ONMISMATCH"]), "option 'ONMISMATCH' needs a value");
+        assert_eq!(
+            err(&["ONMISMATCH", "NIL", "FINGERPRINT"]),
+            "option 'FINGERPRINT' needs a value"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::error::printable;
+use crate::printable::printable;
 
 /// Deepest template nesting (`[name, sub]` levels). Deeper than any dict a cache
 /// holds, and well inside serde_json's recursion limit of 128 brackets (each

@@ -1,3 +1,8 @@
 #![no_main]
-//! The msgpack decoder against built-in templates: see `redis_calc::fuzz_checks::decode`.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| redis_calc::fuzz_checks::decode(data));
+//! The msgpack decoder against built-in templates: see `fuzz/checks.rs`.
+use redis_calc::{msgpack, template};
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::decode(data));

@@ -1,3 +1,8 @@
 #![no_main]
-//! The template-definition parser: see `redis_calc::fuzz_checks::template`.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| redis_calc::fuzz_checks::template(data));
+//! The template-definition parser: see `fuzz/checks.rs`.
+use redis_calc::{msgpack, template};
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::template(data));

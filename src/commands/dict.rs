@@ -4,8 +4,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::error::{printable, CalcError};
-use crate::msgpack::{DecodeError, Sink, Validate};
+use crate::error::CalcError;
+use crate::msgpack::{DecodeError, Validate};
+use crate::printable::printable;
 use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx, OwnedString, RedisStr};

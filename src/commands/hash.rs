@@ -7,94 +7,118 @@
 //! expiry as `PXAT`; otherwise as the same command with the absolute time the
 //! created keys got, `... PXAT <unix-ms>`.
 
-use super::{is_pxat, parse_pxat, parse_seconds, Expiry};
+use super::args::{is_pairs, split_expiry, Expiry};
+use super::names;
 use crate::error::CalcError;
-use crate::redis::effects;
+use crate::redis::effects::{self, Event};
 use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
-use crate::redis::{Arg, Ctx};
+use crate::redis::{Arg, Ctx, RedisStr};
 
 /// CALC.HSETEX key field value [field value ...] seconds | PXAT unix-time-ms
 pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
     let [_, key, rest @ ..] = args else {
         return Err(CalcError::WrongArity);
     };
-    // Pairs then `seconds` leave an odd count after the key, pairs then
-    // `PXAT ms` an even one: a field or value named PXAT is never mistaken.
-    let (pairs, expiry) = match rest {
-        [pairs @ .., seconds] if rest.len() % 2 == 1 => {
-            (pairs, parse_seconds(seconds, "calc.hsetex")?)
-        }
-        [pairs @ .., pxat, at] if is_pxat(pxat) => (pairs, parse_pxat(at, "calc.hsetex")?),
-        _ => return Err(CalcError::WrongArity),
-    };
-    if pairs.is_empty() {
-        return Err(CalcError::WrongArity);
-    }
+    let (pairs, expiry) = split_expiry(rest, is_pairs, names::HSETEX)?;
     let hash = HashKey::open_write(ctx, key)?;
-    let (added, created) = set_fields(ctx, hash, key, pairs, &expiry);
-    match created {
-        Some(at) if !expiry.is_absolute() => effects::replicate_hsetex_at(ctx, key, pairs, at),
+
+    let pairs_iter = pairs.chunks_exact(2).filter_map(|pair| match pair {
+        [field, value] => Some((field, value)),
+        _ => None,
+    });
+    let written = write(ctx, &hash, pairs_iter, &expiry);
+
+    hash.close_and_notify(written.events());
+    match written.created_at {
+        Some(at) if !expiry.is_absolute() => {
+            // The key and its pairs, as sent, then the time the key got.
+            let sent = args.get(1..2 + pairs.len()).unwrap_or_default();
+            effects::replicate(ctx, names::HSETEX, sent, Some(at));
+        }
         _ => effects::verbatim(ctx),
     }
-    reply.integer(added);
+    reply.integer(written.added);
     Ok(())
 }
 
 /// CALC.A2BSET akey bkey id_a id_b value seconds | PXAT unix-time-ms
 pub fn a2bset(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let (stash, expiry) = match args {
-        [_, stash @ .., seconds] if stash.len() == 5 => {
-            (stash, parse_seconds(seconds, "calc.a2bset")?)
-        }
-        [_, stash @ .., pxat, at] if stash.len() == 5 && is_pxat(pxat) => {
-            (stash, parse_pxat(at, "calc.a2bset")?)
-        }
-        _ => return Err(CalcError::WrongArity),
+    let [_, rest @ ..] = args else {
+        return Err(CalcError::WrongArity);
     };
+    let (stash, expiry) = split_expiry(rest, |n| n == 5, names::A2BSET)?;
     let [akey, bkey, id_a, id_b, value] = stash else {
         return Err(CalcError::WrongArity);
     };
-    // Both keys are checked (type) before either is written; one handle at a
-    // time, since akey and bkey may be the same key.
-    HashKey::open_read(ctx, bkey)?;
+    // Both keys are opened (type-checked) before either is written. akey and
+    // bkey may be the same key, which then gets both fields through one handle.
     let a_hash = HashKey::open_write(ctx, akey)?;
-    let (a_added, a_created) = set_fields(ctx, a_hash, akey, &[*id_b, *value], &expiry);
-    let b_hash = HashKey::open_write(ctx, bkey)?;
-    let (b_added, b_created) = set_fields(ctx, b_hash, bkey, &[*id_a, *value], &expiry);
-    match a_created.or(b_created) {
-        Some(at) if !expiry.is_absolute() => effects::replicate_a2bset_at(ctx, stash, at),
+    let b_hash = match akey.bytes() == bkey.bytes() {
+        true => None,
+        false => Some(HashKey::open_write(ctx, bkey)?),
+    };
+
+    let a_written = write(ctx, &a_hash, [(id_b, value)].into_iter(), &expiry);
+    let b_written = write(
+        ctx,
+        b_hash.as_ref().unwrap_or(&a_hash),
+        [(id_a, value)].into_iter(),
+        &expiry,
+    );
+
+    let created_at = a_written.created_at.or(b_written.created_at);
+    match b_hash {
+        Some(b_hash) => {
+            a_hash.close_and_notify(a_written.events());
+            b_hash.close_and_notify(b_written.events());
+        }
+        None => a_hash.close_and_notify(&[a_written.events(), b_written.events()].concat()),
+    }
+    match created_at {
+        Some(at) if !expiry.is_absolute() => {
+            effects::replicate(ctx, names::A2BSET, stash, Some(at))
+        }
         _ => effects::verbatim(ctx),
     }
-    reply.integer(a_added + b_added);
+    reply.integer(a_written.added + b_written.added);
     Ok(())
 }
 
-/// HSETs `pairs` (field, value, field, value, ...) into the open `hash` named
-/// `key`; if that creates the key, it gets the expiry. Returns the number of
-/// new fields and, for a created key, its absolute expiry.
-fn set_fields(
-    ctx: Ctx,
-    hash: HashKey,
-    key: &Arg,
-    pairs: &[Arg],
-    expiry: &Expiry,
-) -> (i64, Option<i64>) {
-    let created = !hash.exists();
-    let mut added = 0;
-    for pair in pairs.chunks_exact(2) {
-        if let [field, value] = pair {
-            added += hash.set(field, value) as i64;
+/// What one write did to one hash.
+struct Written {
+    /// New fields (as HSET counts them).
+    added: i64,
+    /// The absolute expiry the write gave the key, when it created it.
+    created_at: Option<i64>,
+}
+
+impl Written {
+    /// The events the design note's script fires: `hset`, and `expire` when
+    /// the write created the key.
+    fn events(&self) -> &'static [Event] {
+        match self.created_at {
+            Some(_) => &[Event::Hset, Event::Expire],
+            None => &[Event::Hset],
         }
     }
-    let expire_at = created.then(|| expiry.at(ctx));
-    if let Some(at) = expire_at {
+}
+
+/// HSETs `pairs` into the open `hash`; if that creates the key, it gets the
+/// expiry.
+fn write<'p>(
+    ctx: Ctx,
+    hash: &HashKey,
+    pairs: impl Iterator<Item = (&'p Arg<'p>, &'p Arg<'p>)>,
+    expiry: &Expiry,
+) -> Written {
+    let created = !hash.exists();
+    let added = pairs
+        .map(|(field, value)| hash.set(field, value) as i64)
+        .sum();
+    let created_at = created.then(|| expiry.at(|| ctx.now_ms()));
+    if let Some(at) = created_at {
         hash.expire_at(at);
     }
-    drop(hash);
-    effects::notify_hset(ctx, key);
-    if expire_at.is_some() {
-        effects::notify_expire(ctx, key);
-    }
-    (added, expire_at)
+    Written { added, created_at }
 }

@@ -1,18 +1,91 @@
-//! Command families, one file each. Every command has the same shape:
-//! parse args -> open keys with checks -> act -> effects -> reply.
-//! `COMMANDS` is how each one is declared to Redis.
+//! Command families, one file each, and how each command is declared to Redis
+//! (`COMMANDS`). Every command has the same shape: parse the arguments (pure
+//! functions, `args`) -> open every key with its checks -> act -> one effects
+//! step (notifications, replication) -> reply. A body returns a `CalcError`
+//! before its first change, or succeeds.
 
+mod args;
 pub mod dict;
 pub mod hash;
+pub mod names;
 pub mod purge;
 pub mod template;
 
-use std::cell::Cell;
+use std::ffi::c_int;
+use std::sync::atomic::Ordering;
 
 use crate::error::CalcError;
-use crate::handler;
-use crate::redis::command::{ArgDoc, ArgKind, Command, KeyFlags, KeySpec};
-use crate::redis::{Arg, Ctx, RedisStr};
+use crate::msgpack::Sink;
+use crate::redis::command::{
+    self, ArgDoc, ArgKind, Command, Failure, Handler, KeyFlags, KeySpec, RawArgv, RawCtx,
+};
+use crate::redis::reply::ReplyWriter;
+use crate::redis::{Arg, Ctx};
+use crate::stats;
+
+/// A command body: `args` (the command name first) -> reply, or the error to
+/// answer with, having changed nothing.
+type Body = for<'a> fn(Ctx<'a>, &[Arg<'a>], &mut ReplyWriter) -> Result<(), CalcError>;
+
+/// The C entry point Redis calls for `body`: the redis layer's panic-guarded
+/// `run`, around `serve`.
+macro_rules! handler {
+    ($body:path) => {{
+        extern "C" fn handler(ctx: RawCtx, argv: RawArgv, argc: c_int) -> c_int {
+            command::run(ctx, argv, argc, |ctx, args, reply| {
+                serve(ctx, args, reply, $body)
+            })
+        }
+        handler as Handler
+    }};
+}
+
+/// Runs a body, counting it (and its decode errors) in `INFO calc`.
+fn serve<'a>(
+    ctx: Ctx<'a>,
+    args: &[Arg<'a>],
+    reply: &mut ReplyWriter,
+    body: Body,
+) -> Result<(), Failure> {
+    stats::COMMANDS_SERVED.fetch_add(1, Ordering::Relaxed);
+    body(ctx, args, reply).map_err(|error| {
+        if error.is_decode() {
+            stats::DECODE_ERRORS.fetch_add(1, Ordering::Relaxed);
+        }
+        match error {
+            CalcError::WrongArity => Failure::WrongArity,
+            error => Failure::Error(error.to_string()),
+        }
+    })
+}
+
+/// The decoder writes a decoded value straight into the reply.
+impl Sink for ReplyWriter {
+    fn nil(&mut self) {
+        self.null();
+    }
+    fn boolean(&mut self, value: bool) {
+        ReplyWriter::boolean(self, value);
+    }
+    fn int(&mut self, value: i64) {
+        self.integer(value);
+    }
+    fn big_uint(&mut self, value: u64) {
+        ReplyWriter::big_uint(self, value);
+    }
+    fn float(&mut self, value: f64) {
+        self.double(value);
+    }
+    fn bytes(&mut self, value: &[u8]) {
+        ReplyWriter::bytes(self, value);
+    }
+    fn array(&mut self, len: usize) {
+        ReplyWriter::array(self, len);
+    }
+    fn map(&mut self, pairs: usize) {
+        ReplyWriter::map(self, pairs);
+    }
+}
 
 const SINCE: &std::ffi::CStr = c"0.1.0";
 
@@ -42,7 +115,7 @@ const NAME: ArgDoc = ArgDoc::new(c"name", ArgKind::String);
 
 pub static COMMANDS: &[Command] = &[
     Command {
-        name: c"calc.hsetex",
+        name: names::HSETEX,
         handler: handler!(hash::hsetex),
         flags: c"write deny-oom fast",
         categories: c"write hash fast",
@@ -61,7 +134,7 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
-        name: c"calc.a2bset",
+        name: names::A2BSET,
         handler: handler!(hash::a2bset),
         flags: c"write deny-oom fast",
         categories: c"write hash fast",
@@ -80,7 +153,7 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
-        name: c"calc.getdict",
+        name: names::GETDICT,
         handler: handler!(dict::getdict),
         flags: c"readonly fast",
         categories: c"read hash fast",
@@ -92,7 +165,7 @@ pub static COMMANDS: &[Command] = &[
         args: &[KEY, ArgDoc::new(c"field", ArgKind::String), TEMPLATE_NAME],
     },
     Command {
-        name: c"calc.mgetdict",
+        name: names::MGETDICT,
         handler: handler!(dict::mgetdict),
         flags: c"readonly",
         categories: c"read hash slow",
@@ -108,7 +181,7 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
-        name: c"calc.purgea",
+        name: names::PURGEA,
         handler: handler!(purge::purgea),
         flags: c"write",
         categories: c"write hash slow",
@@ -127,7 +200,7 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
-        name: c"calc.template.set",
+        name: names::TEMPLATE_SET,
         handler: handler!(template::set),
         flags: c"write deny-oom",
         categories: c"write slow",
@@ -156,7 +229,7 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
-        name: c"calc.template.get",
+        name: names::TEMPLATE_GET,
         handler: handler!(template::get),
         flags: c"readonly",
         categories: c"slow",
@@ -168,7 +241,7 @@ pub static COMMANDS: &[Command] = &[
         args: &[NAME],
     },
     Command {
-        name: c"calc.template.info",
+        name: names::TEMPLATE_INFO,
         handler: handler!(template::info),
         flags: c"readonly",
         categories: c"slow",
@@ -180,7 +253,7 @@ pub static COMMANDS: &[Command] = &[
         args: &[NAME],
     },
     Command {
-        name: c"calc.template.del",
+        name: names::TEMPLATE_DEL,
         handler: handler!(template::del),
         flags: c"write",
         categories: c"write slow",
@@ -192,7 +265,7 @@ pub static COMMANDS: &[Command] = &[
         args: &[NAME],
     },
     Command {
-        name: c"calc.template.list",
+        name: names::TEMPLATE_LIST,
         handler: handler!(template::list),
         flags: c"readonly",
         categories: c"slow",
@@ -204,83 +277,3 @@ pub static COMMANDS: &[Command] = &[
         args: &[],
     },
 ];
-
-/// The latest "now" the expiry bound allows for: 2^43 ms after the epoch, the
-/// year 2248. It lets `parse_seconds` reject every expiry that could overflow
-/// without reading the clock on the hot path (an existing key needs no expiry).
-const LATEST_NOW_MS: i64 = 1 << 43;
-const MAX_TTL_SECONDS: i64 = (i64::MAX - LATEST_NOW_MS) / 1000;
-
-/// When a key the command creates expires: `seconds` from now, or at a unix
-/// time in milliseconds (`PXAT`). The absolute time is computed on first use,
-/// once per command, so every key one command creates expires at the same
-/// instant.
-pub struct Expiry {
-    ms: i64,
-    relative: bool,
-    at: Cell<Option<i64>>,
-}
-
-impl Expiry {
-    pub fn at(&self, ctx: Ctx) -> i64 {
-        let at = self.at.get().unwrap_or_else(|| {
-            if self.relative {
-                ctx.now_ms() + self.ms
-            } else {
-                self.ms
-            }
-        });
-        self.at.set(Some(at));
-        at
-    }
-
-    /// Whether the call gave the absolute time itself (and so replicates as
-    /// it was sent).
-    pub fn is_absolute(&self) -> bool {
-        !self.relative
-    }
-}
-
-/// Whether `arg` is the `PXAT` keyword.
-pub fn is_pxat(arg: &Arg) -> bool {
-    arg.bytes().eq_ignore_ascii_case(b"PXAT")
-}
-
-/// Digits only (no sign, no spaces), folded by hand since it runs on every
-/// write; an empty string folds to 0, which every caller refuses.
-fn positive_integer(arg: &Arg) -> Option<i64> {
-    arg.bytes()
-        .iter()
-        .try_fold(0i64, |n, &b| {
-            b.is_ascii_digit()
-                .then(|| n.checked_mul(10)?.checked_add(i64::from(b - b'0')))
-                .flatten()
-        })
-        .filter(|&n| n >= 1)
-}
-
-/// `seconds`: a positive integer whose expiry cannot overflow; anything else
-/// is `ERR invalid expire time`.
-pub fn parse_seconds(seconds: &Arg, command: &'static str) -> Result<Expiry, CalcError> {
-    positive_integer(seconds)
-        .filter(|&s| s <= MAX_TTL_SECONDS)
-        .map(|s| Expiry {
-            ms: s * 1000,
-            relative: true,
-            at: Cell::new(None),
-        })
-        .ok_or(CalcError::InvalidExpire { command })
-}
-
-/// `PXAT` unix-time-milliseconds: a positive integer; anything else is
-/// `ERR invalid expire time`. A time already past creates a key that has
-/// already expired, as `PEXPIREAT` does on a replica.
-pub fn parse_pxat(at: &Arg, command: &'static str) -> Result<Expiry, CalcError> {
-    positive_integer(at)
-        .map(|ms| Expiry {
-            ms,
-            relative: false,
-            at: Cell::new(None),
-        })
-        .ok_or(CalcError::InvalidExpire { command })
-}

@@ -6,7 +6,7 @@
 //! command instead of an HDEL per b-hash and a DEL).
 
 use crate::error::CalcError;
-use crate::redis::effects;
+use crate::redis::effects::{self, Event};
 use crate::redis::keys::{DerivedKeyCheck, HashKey};
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx, RedisStr};
@@ -23,7 +23,7 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
             reply.integer(0);
             return Ok(());
         }
-        let mut bkeys = Vec::with_capacity(a_hash.len());
+        let mut bkeys = Vec::with_capacity(a_hash.field_count());
         let mut name = prefix.to_vec();
         a_hash.for_each_field(|b_id| {
             name.truncate(prefix.len());
@@ -31,29 +31,51 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
             bkeys.push(ctx.string(&name));
         });
         bkeys
-        // The a-hash's handle closes here: a derived key may be the a-key
+        // This read handle closes here: a derived key may be the a-key
         // itself, and two handles on one key must never coexist.
     };
 
-    // Everything is checked (ACL, slot, type) before the first change.
+    // Every key is opened, and checked (ACL, slot, type), before the first
+    // change. When the a-key is one of the derived keys, its handle serves both.
     let b_hashes = DerivedKeyCheck::new(ctx, akey.bytes()).open_all(&bkeys)?;
-    let mut removed = 0;
-    for (bkey, b_hash) in bkeys.iter().zip(b_hashes) {
-        if b_hash.remove(member) {
-            let emptied = !b_hash.exists();
-            drop(b_hash);
-            effects::notify_hdel(ctx, bkey, emptied);
-            removed += 1;
-        }
-    }
-    let a_hash = HashKey::open_write(ctx, akey)?;
-    if a_hash.exists() {
+    let a_among_b = b_hashes.iter().position(|b| b.name() == akey.bytes());
+    let a_hash = match a_among_b {
+        Some(_) => None,
+        None => Some(HashKey::open_write(ctx, akey)?),
+    };
+
+    // (removed, emptied) per b-hash; then the a-hash goes.
+    let outcomes: Vec<(bool, bool)> = b_hashes
+        .iter()
+        .map(|b_hash| {
+            let removed = b_hash.remove(member);
+            (removed, removed && !b_hash.exists())
+        })
+        .collect();
+    let a_handle = a_hash
+        .as_ref()
+        .or_else(|| a_among_b.and_then(|i| b_hashes.get(i)));
+    let a_deleted = a_handle.is_some_and(|a_hash| {
+        let existed = a_hash.exists();
         a_hash.delete();
-        drop(a_hash);
-        effects::notify_del(ctx, akey);
+        existed
+    });
+    let removed = outcomes.iter().filter(|(removed, _)| *removed).count();
+
+    for (i, (b_hash, (removed, emptied))) in b_hashes.into_iter().zip(outcomes).enumerate() {
+        let deleted = emptied || (a_deleted && Some(i) == a_among_b);
+        b_hash.close_and_notify(match (removed, deleted) {
+            (true, true) => &[Event::Hdel, Event::Del],
+            (true, false) => &[Event::Hdel],
+            (false, true) => &[Event::Del],
+            (false, false) => &[],
+        });
+    }
+    if let Some(a_hash) = a_hash {
+        a_hash.close_and_notify(if a_deleted { &[Event::Del] } else { &[] });
     }
     // The a-hash existed, so something changed.
     effects::verbatim(ctx);
-    reply.integer(removed);
+    reply.integer(removed as i64);
     Ok(())
 }

@@ -2,11 +2,10 @@
 //! registry, modelled on FUNCTION LOAD. Templates are not keys; SET and DEL
 //! replicate as themselves so replicas and the AOF hold the same registry.
 
-use crate::error::{printable, CalcError};
-use crate::msgpack::Sink;
+use crate::error::CalcError;
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{effects, Arg, Ctx, RedisStr};
-use crate::registry::{registry, registry_mut, OnMismatch, Policy};
+use crate::registry::{registry, registry_mut, Policy};
 use crate::template::Template;
 
 /// CALC.TEMPLATE.SET name definition [ONMISMATCH ERROR|NIL] [FINGERPRINT REQUIRED|OPTIONAL]
@@ -14,52 +13,13 @@ pub fn set(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcEr
     let [_, name, definition, options @ ..] = args else {
         return Err(CalcError::WrongArity);
     };
-    let policy = parse_policy(options)?;
+    let policy = Policy::parse_options(options).map_err(|reason| CalcError::Syntax { reason })?;
     let template = Template::parse(definition.bytes())
         .map_err(|reason| CalcError::InvalidTemplate { reason })?;
     registry_mut().set(name.bytes(), template, policy);
     effects::verbatim(ctx);
     reply.ok();
     Ok(())
-}
-
-/// `[ONMISMATCH ERROR|NIL] [FINGERPRINT REQUIRED|OPTIONAL]`, in any order.
-fn parse_policy(options: &[Arg]) -> Result<Policy, CalcError> {
-    let syntax = |reason: String| CalcError::Syntax { reason };
-    let mut policy = Policy::default();
-    let mut rest = options;
-    while let [option, value, tail @ ..] = rest {
-        let (option, value) = (option.bytes(), value.bytes());
-        if option.eq_ignore_ascii_case(b"ONMISMATCH") {
-            policy.on_mismatch = OnMismatch::parse(value).ok_or_else(|| {
-                syntax(format!(
-                    "ONMISMATCH takes ERROR or NIL, got '{}'",
-                    printable(value)
-                ))
-            })?;
-        } else if option.eq_ignore_ascii_case(b"FINGERPRINT") {
-            policy.fingerprint_required = if value.eq_ignore_ascii_case(b"REQUIRED") {
-                true
-            } else if value.eq_ignore_ascii_case(b"OPTIONAL") {
-                false
-            } else {
-                return Err(syntax(format!(
-                    "FINGERPRINT takes REQUIRED or OPTIONAL, got '{}'",
-                    printable(value)
-                )));
-            };
-        } else {
-            return Err(syntax(format!("unknown option '{}'", printable(option))));
-        }
-        rest = tail;
-    }
-    match rest {
-        [] => Ok(policy),
-        [option, ..] => Err(syntax(format!(
-            "option '{}' needs a value",
-            printable(option.bytes())
-        ))),
-    }
 }
 
 /// CALC.TEMPLATE.GET name

@@ -4,56 +4,47 @@
 
 use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 
 use redis_module::raw;
 
 use super::reply::ReplyWriter;
 use super::{Arg, Ctx};
-use crate::error::CalcError;
-use crate::stats;
 
-/// A command body: parse `args` (the command name first) -> open keys with
-/// checks -> act -> effects -> reply through the writer, or return the error
-/// to answer with. On error it must not have changed anything or replied.
-pub type Body = for<'a> fn(Ctx<'a>, &[Arg<'a>], &mut ReplyWriter) -> Result<(), CalcError>;
+/// How a command body that did not succeed is answered. It must not have
+/// changed anything or replied.
+pub enum Failure {
+    /// Redis's own "wrong number of arguments for '<name>' command".
+    WrongArity,
+    /// One error reply; the text starts with its code (`ERR`, `WRONGTYPE`, ...).
+    Error(String),
+}
 
-/// The C entry point Redis calls; `handler!` makes one per body.
+/// The C entry point Redis calls for a command.
 pub type Handler = extern "C" fn(RawCtx, RawArgv, c_int) -> c_int;
 pub type RawCtx = *mut raw::RedisModuleCtx;
 pub type RawArgv = *mut *mut raw::RedisModuleString;
 
-/// The `extern "C"` handler for a command body, behind the `run` boundary.
-#[macro_export]
-macro_rules! handler {
-    ($body:path) => {{
-        extern "C" fn handler(
-            ctx: $crate::redis::command::RawCtx,
-            argv: $crate::redis::command::RawArgv,
-            argc: ::std::ffi::c_int,
-        ) -> ::std::ffi::c_int {
-            $crate::redis::command::run(ctx, argv, argc, $body)
-        }
-        handler as $crate::redis::command::Handler
-    }};
-}
-
-/// Runs a command body and answers its error. A panic is caught here, the last
-/// line of defence: unwinding into Redis's C code would abort the server and
-/// take every user's data with it.
-pub fn run(ctx: RawCtx, argv: RawArgv, argc: c_int, body: Body) -> c_int {
-    stats::COMMANDS_SERVED.fetch_add(1, Ordering::Relaxed);
+/// Runs a command body and answers its failure. A panic is caught here, the
+/// last line of defence: unwinding into Redis's C code would abort the server
+/// and take every user's data with it.
+pub fn run(
+    ctx: RawCtx,
+    argv: RawArgv,
+    argc: c_int,
+    body: impl for<'a> FnOnce(Ctx<'a>, &[Arg<'a>], &mut ReplyWriter) -> Result<(), Failure>,
+) -> c_int {
     let ctx = Ctx::new(ctx);
-    // `Arg` is a transparent Redis string pointer: Redis's argument vector is
-    // the slice, valid for this call. No copy, no retain.
     let args: &[Arg] = match usize::try_from(argc) {
+        // SAFETY: Redis hands a command `argc` valid string pointers in
+        // `argv`, alive for this call; `Arg` is a transparent wrapper of one
+        // such pointer, so the vector is the slice as it is. No copy, no retain.
         Ok(len) if !argv.is_null() => unsafe { std::slice::from_raw_parts(argv.cast(), len) },
         _ => &[],
     };
     let mut reply = ReplyWriter::new(ctx.ptr);
-    let error = match catch_unwind(AssertUnwindSafe(|| body(ctx, args, &mut reply))) {
+    let failure = match catch_unwind(AssertUnwindSafe(|| body(ctx, args, &mut reply))) {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
+        Ok(Err(failure)) => Some(failure),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -63,18 +54,16 @@ pub fn run(ctx: RawCtx, argv: RawArgv, argc: c_int, body: Body) -> c_int {
             ctx.log_warning(&format!(
                 "calc: command aborted by an internal error: {what}"
             ));
-            Some(CalcError::Internal)
+            Some(Failure::Error(
+                "ERR internal error in the calc module; the command was aborted (see the server log)"
+                    .to_string(),
+            ))
         }
     };
-    match error {
+    match failure {
         None => {}
-        Some(CalcError::WrongArity) => reply.wrong_arity(),
-        Some(e) => {
-            if e.is_decode() {
-                stats::DECODE_ERRORS.fetch_add(1, Ordering::Relaxed);
-            }
-            reply.error(&e.to_string());
-        }
+        Some(Failure::WrongArity) => reply.wrong_arity(),
+        Some(Failure::Error(message)) => reply.error(&message),
     }
     raw::REDISMODULE_OK as c_int
 }

@@ -1,82 +1,75 @@
-//! What a write tells the rest of the server: replication (to replicas and the
-//! AOF) and keyspace notifications, the same events the design note's Lua
-//! scripts produce.
-//!
-//! Every write replicates as one module command and never with a relative
-//! expiry: as sent (`verbatim`), where the data the replica already holds
-//! decides the whole outcome (keys that exist, a purge) or the call gave an
-//! absolute expiry; else in its absolute form (`... PXAT <unix-ms>`), the time
-//! the keys it created got.
+//! What a write tells the rest of the server: keyspace notifications (fired
+//! through `HashKey::close_and_notify`, so a key is always closed first) and
+//! replication to replicas and the AOF.
 
 use std::ffi::{c_longlong, CStr};
 
 use redis_module::raw;
 
-use super::{Arg, Ctx, RedisStr};
+use super::{Arg, Ctx};
 
-fn notify(ctx: Ctx, class: i32, event: &CStr, key: &impl RedisStr) {
-    unsafe {
-        raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx.ptr, class, event.as_ptr(), key.ptr())
-    };
+/// A keyspace event, as the native command that makes the same change fires it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Fields of a hash were set (HSET).
+    Hset,
+    /// A key got an expiry (EXPIRE).
+    Expire,
+    /// A field of a hash was removed (HDEL).
+    Hdel,
+    /// A key was deleted (DEL, or HDEL emptying a hash).
+    Del,
 }
 
-/// Fields of the hash at `key` were set (HSET's event).
-pub fn notify_hset(ctx: Ctx, key: &impl RedisStr) {
-    notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", key);
-}
-
-/// A key the command created got its expiry (EXPIRE's event).
-pub fn notify_expire(ctx: Ctx, key: &impl RedisStr) {
-    notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", key);
-}
-
-/// A field of the hash at `key` was removed; `emptied` when that deleted the
-/// hash (HDEL then also emits `del`).
-pub fn notify_hdel(ctx: Ctx, key: &impl RedisStr, emptied: bool) {
-    notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hdel", key);
-    if emptied {
-        notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"del", key);
+impl Event {
+    fn class_and_name(self) -> (i32, &'static CStr) {
+        match self {
+            Event::Hset => (raw::REDISMODULE_NOTIFY_HASH, c"hset"),
+            Event::Expire => (raw::REDISMODULE_NOTIFY_GENERIC, c"expire"),
+            Event::Hdel => (raw::REDISMODULE_NOTIFY_HASH, c"hdel"),
+            Event::Del => (raw::REDISMODULE_NOTIFY_GENERIC, c"del"),
+        }
     }
 }
 
-/// The key existed and was deleted.
-pub fn notify_del(ctx: Ctx, key: &impl RedisStr) {
-    notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"del", key);
+/// Fires `event` on the key named `key`, which no handle holds open.
+pub(super) fn notify(ctx: Ctx, event: Event, key: *mut raw::RedisModuleString) {
+    let (class, name) = event.class_and_name();
+    // SAFETY: the command's context, a static event name and a live key name.
+    unsafe { raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx.ptr, class, name.as_ptr(), key) };
 }
 
 /// The command replicates as it was sent.
 pub fn verbatim(ctx: Ctx) {
+    // SAFETY: the command's context.
     unsafe { raw::RedisModule_ReplicateVerbatim.unwrap()(ctx.ptr) };
 }
 
-/// `CALC.HSETEX key field value ... PXAT at`. `Arg` is a transparent Redis
-/// string pointer: the slice is the vector the "v" format takes.
-pub fn replicate_hsetex_at(ctx: Ctx, key: &Arg, pairs: &[Arg], at_ms: i64) {
+/// Replicates `command args...`, followed by `PXAT at` when `pxat` is given:
+/// one command, as the replica and the AOF will run it.
+pub fn replicate(ctx: Ctx, command: &CStr, args: &[Arg], pxat: Option<i64>) {
+    // SAFETY: the command's context; `Arg` is a transparent Redis string
+    // pointer, so `args` is the string vector the "v" format takes, with its
+    // length; the other arguments match the format's "c" and "l".
     unsafe {
-        raw::RedisModule_Replicate.unwrap()(
-            ctx.ptr,
-            c"CALC.HSETEX".as_ptr(),
-            c"svcl".as_ptr(),
-            key.ptr(),
-            pairs.as_ptr(),
-            pairs.len(),
-            c"PXAT".as_ptr(),
-            at_ms as c_longlong,
-        );
-    }
-}
-
-/// `CALC.A2BSET akey bkey id_a id_b value PXAT at`.
-pub fn replicate_a2bset_at(ctx: Ctx, stash: &[Arg], at_ms: i64) {
-    unsafe {
-        raw::RedisModule_Replicate.unwrap()(
-            ctx.ptr,
-            c"CALC.A2BSET".as_ptr(),
-            c"vcl".as_ptr(),
-            stash.as_ptr(),
-            stash.len(),
-            c"PXAT".as_ptr(),
-            at_ms as c_longlong,
-        );
-    }
+        let replicate = raw::RedisModule_Replicate.unwrap();
+        match pxat {
+            Some(at) => replicate(
+                ctx.ptr,
+                command.as_ptr(),
+                c"vcl".as_ptr(),
+                args.as_ptr(),
+                args.len(),
+                c"PXAT".as_ptr(),
+                at as c_longlong,
+            ),
+            None => replicate(
+                ctx.ptr,
+                command.as_ptr(),
+                c"v".as_ptr(),
+                args.as_ptr(),
+                args.len(),
+            ),
+        }
+    };
 }

@@ -10,38 +10,65 @@ use std::ptr::{self, NonNull};
 use crc16::{State, XMODEM};
 use redis_module::{raw, ContextFlags};
 
+use super::effects::{self, Event};
 use super::{bytes_of, Ctx, OwnedString, RedisStr};
-use crate::error::{printable, CalcError};
+
+/// Why a key could not be opened or may not be touched. Key names are the raw
+/// bytes; the layer above renders them.
+#[derive(Debug, PartialEq)]
+pub enum KeyError {
+    /// The key holds another type than a hash.
+    WrongType { key: Vec<u8> },
+    /// The caller may not write this derived key.
+    NoPerm { key: Vec<u8> },
+    /// A derived key hashes to another slot than the declared key.
+    CrossSlot {
+        key: Vec<u8>,
+        slot: u16,
+        declared: Vec<u8>,
+        declared_slot: u16,
+    },
+    /// The slot migrates and a derived key is not on this node.
+    TryAgain { slot: u16 },
+}
 
 /// An open key that is a hash or does not exist. Closed (and, if written,
-/// signalled as modified to WATCH and client-side caching) when dropped.
+/// signalled as modified to WATCH and client-side caching) when dropped, or
+/// by `close_and_notify`, which is how a write's events are fired: Redis
+/// wants a key written through a handle closed before anyone is told.
 pub struct HashKey<'a> {
     ctx: Ctx<'a>,
     key: *mut raw::RedisModuleKey,
+    name: *mut raw::RedisModuleString,
 }
 
 impl<'a> HashKey<'a> {
-    pub fn open_read(ctx: Ctx<'a>, name: &impl RedisStr) -> Result<HashKey<'a>, CalcError> {
+    pub fn open_read(ctx: Ctx<'a>, name: &'a impl RedisStr) -> Result<HashKey<'a>, KeyError> {
         Self::open(ctx, name, raw::REDISMODULE_READ)
     }
 
-    pub fn open_write(ctx: Ctx<'a>, name: &impl RedisStr) -> Result<HashKey<'a>, CalcError> {
+    pub fn open_write(ctx: Ctx<'a>, name: &'a impl RedisStr) -> Result<HashKey<'a>, KeyError> {
         Self::open(ctx, name, raw::REDISMODULE_READ | raw::REDISMODULE_WRITE)
     }
 
-    fn open(ctx: Ctx<'a>, name: &impl RedisStr, mode: u32) -> Result<HashKey<'a>, CalcError> {
-        // In read mode a missing key gives a NULL handle; every method treats
-        // NULL as "does not exist".
+    fn open(ctx: Ctx<'a>, name: &'a impl RedisStr, mode: u32) -> Result<HashKey<'a>, KeyError> {
+        // SAFETY: the command's context and a live key name. In read mode a
+        // missing key gives a NULL handle; every method treats NULL as "does
+        // not exist".
         let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx.ptr, name.ptr(), mode as i32) };
-        let opened = HashKey { ctx, key };
+        let opened = HashKey {
+            ctx,
+            key,
+            name: name.ptr(),
+        };
         match opened.key_type() {
             t if t == raw::REDISMODULE_KEYTYPE_EMPTY as i32
                 || t == raw::REDISMODULE_KEYTYPE_HASH as i32 =>
             {
                 Ok(opened)
             }
-            _ => Err(CalcError::WrongType {
-                key: printable(name.bytes()),
+            _ => Err(KeyError::WrongType {
+                key: name.bytes().to_vec(),
             }),
         }
     }
@@ -50,6 +77,7 @@ impl<'a> HashKey<'a> {
         if self.key.is_null() {
             return raw::REDISMODULE_KEYTYPE_EMPTY as i32;
         }
+        // SAFETY: an open, non-NULL key handle.
         unsafe { raw::RedisModule_KeyType.unwrap()(self.key) }
     }
 
@@ -57,15 +85,28 @@ impl<'a> HashKey<'a> {
         self.key_type() != raw::REDISMODULE_KEYTYPE_EMPTY as i32
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// The key's name, as it was opened.
+    pub fn name(&self) -> &[u8] {
+        bytes_of(self.name)
     }
 
-    pub fn len(&self) -> usize {
+    /// The number of fields (0 when the key does not exist).
+    pub fn field_count(&self) -> usize {
         if self.key.is_null() {
             return 0;
         }
+        // SAFETY: an open, non-NULL key handle.
         unsafe { raw::RedisModule_ValueLength.unwrap()(self.key) }
+    }
+
+    /// Closes the key, then fires `events` on its name (keyspace
+    /// notifications), in order.
+    pub fn close_and_notify(self, events: &[Event]) {
+        let (ctx, name) = (self.ctx, self.name);
+        drop(self);
+        for &event in events {
+            effects::notify(ctx, event, name);
+        }
     }
 
     /// The value of `field`, or `None` when the key or the field is missing.
@@ -74,6 +115,8 @@ impl<'a> HashKey<'a> {
             return None;
         }
         let mut value: *mut raw::RedisModuleString = ptr::null_mut();
+        // SAFETY: an open hash key; a NULL-terminated field list; `value`
+        // receives a new string the caller owns (freed by OwnedString).
         unsafe {
             raw::RedisModule_HashGet.unwrap()(
                 self.key,
@@ -92,6 +135,8 @@ impl<'a> HashKey<'a> {
     /// Sets `field`; true when the field is new (as HSET counts).
     pub fn set(&self, field: &impl RedisStr, value: &impl RedisStr) -> bool {
         // Without COUNT_ALL, HashSet counts the fields that existed and were updated.
+        // SAFETY: a key opened for writing that is a hash or empty; a
+        // NULL-terminated field/value list of live strings.
         let updated = unsafe {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
@@ -109,6 +154,8 @@ impl<'a> HashKey<'a> {
         if !self.exists() {
             return false;
         }
+        // SAFETY: an existing hash opened for writing; the field list is
+        // NULL-terminated; HASH_DELETE is Redis's own marker value.
         let deleted = unsafe {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
@@ -124,11 +171,13 @@ impl<'a> HashKey<'a> {
     /// Sets the key's expiry to the absolute unix time `at_ms` (a time already
     /// past leaves the key expired, as on a replica applying a creation late).
     pub fn expire_at(&self, at_ms: i64) {
+        // SAFETY: a key opened for writing that exists (it was just written).
         unsafe { raw::RedisModule_SetAbsExpire.unwrap()(self.key, at_ms) };
     }
 
     pub fn delete(&self) {
         if self.exists() {
+            // SAFETY: an existing key opened for writing.
             unsafe { raw::RedisModule_DeleteKey.unwrap()(self.key) };
         }
     }
@@ -144,11 +193,16 @@ impl<'a> HashKey<'a> {
             _value: *mut raw::RedisModuleString,
             each: *mut c_void,
         ) {
+            // SAFETY: `each` is the `privdata` passed below: a pointer to a
+            // `&mut dyn FnMut(&[u8])` that outlives the scan.
             let each = unsafe { &mut *each.cast::<&mut dyn FnMut(&[u8])>() };
             each(bytes_of(field));
         }
         let mut each: &mut dyn FnMut(&[u8]) = &mut each;
         let privdata = (&mut each as *mut &mut dyn FnMut(&[u8])).cast::<c_void>();
+        // SAFETY: an existing hash key; the cursor is created and destroyed
+        // here; `privdata` outlives every callback, which only runs inside
+        // ScanKey.
         unsafe {
             let cursor = raw::RedisModule_ScanCursorCreate.unwrap()();
             let scan = raw::RedisModule_ScanKey.unwrap();
@@ -161,6 +215,7 @@ impl<'a> HashKey<'a> {
 impl Drop for HashKey<'_> {
     fn drop(&mut self) {
         if !self.key.is_null() {
+            // SAFETY: an open handle, closed exactly once, here.
             unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) };
         }
     }
@@ -200,6 +255,8 @@ impl<'a> DerivedKeyCheck<'a> {
         let user = if flags.intersects(ContextFlags::REPLICATED | ContextFlags::LOADING) {
             ptr::null_mut()
         } else {
+            // SAFETY: the command's context; the user name string is freed
+            // here, the user by `Drop`.
             unsafe {
                 let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx.ptr);
                 if name.is_null() {
@@ -216,8 +273,9 @@ impl<'a> DerivedKeyCheck<'a> {
 
     /// The user may write `key`, and in a cluster it hashes to the declared
     /// key's slot (which Redis already routed here). Opens nothing.
-    fn check_access(&self, key: &OwnedString) -> Result<(), CalcError> {
+    fn check_access(&self, key: &OwnedString) -> Result<(), KeyError> {
         if !self.user.is_null() {
+            // SAFETY: a live module user and a live key name.
             let allowed = unsafe {
                 raw::RedisModule_ACLCheckKeyPermissions.unwrap()(
                     self.user,
@@ -226,18 +284,18 @@ impl<'a> DerivedKeyCheck<'a> {
                 )
             };
             if allowed != raw::REDISMODULE_OK as i32 {
-                return Err(CalcError::NoPerm {
-                    key: printable(key.bytes()),
+                return Err(KeyError::NoPerm {
+                    key: key.bytes().to_vec(),
                 });
             }
         }
         if let Some((declared, declared_slot)) = self.cluster {
             let slot = key_slot(key.bytes());
             if slot != declared_slot {
-                return Err(CalcError::CrossSlot {
-                    key: printable(key.bytes()),
+                return Err(KeyError::CrossSlot {
+                    key: key.bytes().to_vec(),
                     slot,
-                    declared: printable(declared),
+                    declared: declared.to_vec(),
                     declared_slot,
                 });
             }
@@ -250,7 +308,7 @@ impl<'a> DerivedKeyCheck<'a> {
     /// already live on the other node, and Redis refuses a multi-key command
     /// whose declared keys are partly moved the same way). The keys must be
     /// distinct, and no other handle on them may be open.
-    pub fn open_all(self, keys: &[OwnedString]) -> Result<Vec<HashKey<'a>>, CalcError> {
+    pub fn open_all(self, keys: &'a [OwnedString]) -> Result<Vec<HashKey<'a>>, KeyError> {
         for key in keys {
             self.check_access(key)?;
         }
@@ -263,7 +321,7 @@ impl<'a> DerivedKeyCheck<'a> {
         }
         match self.cluster {
             Some((_, slot)) if any_missing && slot_in_transition(self.ctx, slot) => {
-                Err(CalcError::TryAgain { slot })
+                Err(KeyError::TryAgain { slot })
             }
             _ => Ok(hashes),
         }
@@ -273,6 +331,7 @@ impl<'a> DerivedKeyCheck<'a> {
 impl Drop for DerivedKeyCheck<'_> {
     fn drop(&mut self) {
         if !self.user.is_null() {
+            // SAFETY: the user GetModuleUserFromUserName gave, freed once.
             unsafe { raw::RedisModule_FreeModuleUser.unwrap()(self.user) };
         }
     }

@@ -10,25 +10,29 @@ use redis_module::raw;
 
 use super::command::{ArgDoc, ArgKind, Command, KeySpec, RawCtx};
 
-/// The ACL category every CALC command is also in, where the server lets a
-/// module add one (Redis 7.4+).
-const CALC_CATEGORY: &CStr = c"calc";
-
-/// Registers every command; an `Err` names the one that failed.
-pub(super) fn register_all(ctx: RawCtx, commands: &[Command]) -> Result<(), String> {
-    let calc_category = match unsafe { raw::RedisModule_AddACLCategory } {
-        Some(add) => (unsafe { add(ctx, CALC_CATEGORY.as_ptr()) }) == raw::REDISMODULE_OK as c_int,
-        None => false,
-    };
+/// Registers every command; an `Err` names the one that failed. Where the
+/// server lets a module add an ACL category (Redis 7.4+), every command is
+/// also in `category`.
+pub(super) fn register_all(
+    ctx: RawCtx,
+    commands: &[Command],
+    category: &CStr,
+) -> Result<(), String> {
+    // SAFETY: reads an optional API pointer, filled in by RedisModule_Init.
+    let add_category = unsafe { raw::RedisModule_AddACLCategory };
+    let calc_category = add_category.is_some_and(|add| {
+        // SAFETY: OnLoad's context and a NUL-terminated name.
+        unsafe { add(ctx, category.as_ptr()) == raw::REDISMODULE_OK as c_int }
+    });
     for command in commands {
-        register(ctx, command, calc_category).map_err(|what| {
+        register(ctx, command, calc_category.then_some(category)).map_err(|what| {
             format!("cannot register {}: {what}", command.name.to_string_lossy())
         })?;
     }
     Ok(())
 }
 
-fn register(ctx: RawCtx, command: &Command, calc_category: bool) -> Result<(), &'static str> {
+fn register(ctx: RawCtx, command: &Command, category: Option<&CStr>) -> Result<(), &'static str> {
     // The legacy key range (firstkey, lastkey, step) of the first key spec;
     // Redis also derives it from the key specs set below.
     let (first, last, step) = match command.keys.first() {
@@ -36,6 +40,10 @@ fn register(ctx: RawCtx, command: &Command, calc_category: bool) -> Result<(), &
         Some(k) => (k.index, k.last, k.step),
         None => (0, 0, 0),
     };
+    // SAFETY: OnLoad's context; every string is NUL-terminated and static or
+    // outlives the call that reads it; the key spec and argument arrays are
+    // zero-terminated and alive until SetCommandInfo (which copies them)
+    // returns; the optional ACL call is used only where the server has it.
     unsafe {
         let created = raw::RedisModule_CreateCommand.unwrap()(
             ctx,
@@ -54,8 +62,12 @@ fn register(ctx: RawCtx, command: &Command, calc_category: bool) -> Result<(), &
             return Err("GetCommand did not find it");
         }
         if let Some(set_categories) = raw::RedisModule_SetCommandACLCategories {
-            let categories = if calc_category {
-                format!("{} calc", command.categories.to_string_lossy())
+            let categories = if let Some(category) = category {
+                format!(
+                    "{} {}",
+                    command.categories.to_string_lossy(),
+                    category.to_string_lossy()
+                )
             } else {
                 command.categories.to_string_lossy().into_owned()
             };
@@ -185,6 +197,8 @@ fn raw_args(
             display_text: ptr::null(),
         });
     }
+    // SAFETY: an all-zero RedisModuleCommandArg (null pointers, zero flags)
+    // is the terminator Redis looks for.
     out.push(unsafe { std::mem::zeroed() });
     out
 }

@@ -1,9 +1,11 @@
 //! The properties the fuzz targets check, shared with the regression test that
 //! replays every input that ever found a bug (`fuzz/regressions/`) and the seed
-//! inputs (`fuzz/seeds/`) in `make test`.
+//! inputs (`fuzz/seeds/`) in `make test`. Included by path: as the library's
+//! `fuzz_checks` module (its unit tests) and by each fuzz target, both of
+//! which have `msgpack` and `template` beside it.
 
-use crate::msgpack::{decode_with_template, Sink, Validate};
-use crate::template::Template;
+use super::msgpack::{decode_with_template, Sink, Validate};
+use super::template::Template;
 
 /// Templates a fuzzed value is decoded against; the first input byte picks one.
 const TEMPLATES: &[&str] = &[

@@ -1,0 +1,15 @@
+//! Every command's name, spelled once: for registration, error messages and
+//! the commands a write replicates as.
+
+use std::ffi::CStr;
+
+pub const HSETEX: &CStr = c"calc.hsetex";
+pub const A2BSET: &CStr = c"calc.a2bset";
+pub const GETDICT: &CStr = c"calc.getdict";
+pub const MGETDICT: &CStr = c"calc.mgetdict";
+pub const PURGEA: &CStr = c"calc.purgea";
+pub const TEMPLATE_SET: &CStr = c"calc.template.set";
+pub const TEMPLATE_GET: &CStr = c"calc.template.get";
+pub const TEMPLATE_INFO: &CStr = c"calc.template.info";
+pub const TEMPLATE_DEL: &CStr = c"calc.template.del";
+pub const TEMPLATE_LIST: &CStr = c"calc.template.list";
