@@ -17,7 +17,7 @@ SERVER_PKGS := redis-server redis-tools
 PYTHON_PKGS := python3-venv
 TOOL_PKGS   := valgrind
 
-.PHONY: build run run-reset test test-compat bench fuzz valgrind deps clean
+.PHONY: build run run-reset test test-compat lint bench fuzz valgrind deps clean
 
 deps:
 	@scripts/apt-need $(BUILD_PKGS) $(SERVER_PKGS) $(PYTHON_PKGS)
@@ -42,6 +42,12 @@ run-reset:
 test: build $(VENV)/.installed
 	$(CARGO) test --release
 	$(VENV)/bin/pytest python/tests -q
+
+# The style gates CI keeps: rustfmt, and clippy with every warning an error
+# (on the library, the tests and the benches).
+lint: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 # The same suites on Redis 7.2.6, Redis 7.4.1 and Valkey 8.0.1, built once from
 # the tarballs in SERVERS_SRC into SERVERS_CACHE. One summary line per server.

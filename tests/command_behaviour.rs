@@ -38,11 +38,14 @@ fn command_info(con: &mut Connection, name: &str) -> (Vec<String>, i64, i64, i64
     (flags, int(&info[3]), int(&info[4]), int(&info[5]))
 }
 
+/// A command's name, its flags, and its (first, last, step) key positions.
+type Declared<'a> = (&'a str, &'a [&'a str], (i64, i64, i64));
+
 #[test]
 fn flags_and_key_positions_are_declared() {
     let server = Server::start();
     let mut con = server.client();
-    let expected: &[(&str, &[&str], (i64, i64, i64))] = &[
+    let expected: &[Declared] = &[
         ("calc.hsetex", &["write", "denyoom", "fast"], (1, 1, 1)),
         ("calc.a2bset", &["write", "denyoom", "fast"], (1, 2, 1)),
         ("calc.getdict", &["readonly", "fast"], (1, 1, 1)),

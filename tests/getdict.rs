@@ -255,7 +255,7 @@ fn undecodable_values_are_named_errors_and_counted() {
     let good = perms_value();
     // A million nested one-element arrays in the first entry.
     let mut deep = vec![0x94];
-    deep.extend(std::iter::repeat(0x91).take(1_000_000));
+    deep.extend(std::iter::repeat_n(0x91, 1_000_000));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "not an array",

@@ -184,6 +184,8 @@ impl Server {
     /// SIGKILL if the server has not exited in time.
     fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
+            // SAFETY: a signal to the pid of our own child, which has not
+            // been reaped (try_wait saw it running), so it is still ours.
             unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(if self.slow { 60 } else { 10 });
             while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
@@ -268,6 +270,8 @@ fn spawn(dir: &Path, port: u16, wrapper: &[String], extra: &[&str]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // If the test process dies without unwinding, the kernel kills the server too.
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // one async-signal-safe system call.
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
