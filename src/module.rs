@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use redis_module::raw;
 
-use crate::commands::COMMANDS;
+use crate::commands::{COMMANDS, CONTAINERS};
 use crate::persistence::{self, AuxReader, AuxWriter};
 use crate::redis::aux::{AuxHooks, AuxIo, AuxType};
 use crate::redis::command::RawCtx;
@@ -44,7 +44,7 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
                 load: load_templates,
             },
         )
-        .and_then(|()| load::register_commands(ctx, COMMANDS, c"calc"));
+        .and_then(|()| load::register_commands(ctx, COMMANDS, CONTAINERS, c"calc"));
     if let Err(reason) = started {
         ctx.log_warning(&format!("calc: {reason}"));
         return raw::REDISMODULE_ERR as c_int;

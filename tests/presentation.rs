@@ -205,7 +205,7 @@ fn acl_categories_are_a_native_commands_where_the_server_allows() {
     let server = Server::start();
     let mut con = server.client();
     let (categories, calc_category) = category_support(&mut con);
-    let expected: [(&str, &[&str]); 10] = [
+    let expected: [(&str, &[&str]); 16] = [
         ("calc.hsetex", &["@write", "@hash", "@fast"]),
         ("calc.a2bset", &["@write", "@hash", "@fast"]),
         ("calc.getdict", &["@read", "@hash", "@fast"]),
@@ -216,6 +216,12 @@ fn acl_categories_are_a_native_commands_where_the_server_allows() {
         ("calc.template.info", &["@slow"]),
         ("calc.template.del", &["@write", "@slow"]),
         ("calc.template.list", &["@slow"]),
+        ("calc.template|set", &["@write", "@slow"]),
+        ("calc.template|get", &["@slow"]),
+        ("calc.template|info", &["@slow"]),
+        ("calc.template|del", &["@write", "@slow"]),
+        ("calc.template|list", &["@slow"]),
+        ("calc.template|help", &["@slow"]),
     ];
     for (name, wanted) in expected {
         let got = texts(&command_info(&mut con, name)[6]);
@@ -260,6 +266,8 @@ const NO_WRITES_ON_7_0: &[&str] = &[
     "-calc.purgea",
     "-calc.template.set",
     "-calc.template.del",
+    "-calc.template|set",
+    "-calc.template|del",
 ];
 const READS_ON_7_0: &[&str] = &["+calc.getdict", "+calc.mgetdict"];
 
@@ -294,7 +302,7 @@ fn minus_write_refuses_every_calc_writer_and_changes_nothing() {
     }
     let mut con = user(&server, &mut admin, "reader", &rules);
     let before = snapshot(&mut admin);
-    let writers: [&[&[u8]]; 6] = [
+    let writers: [&[&[u8]]; 8] = [
         &[b"HSET", b"h", b"f", b"v"],
         &[b"CALC.HSETEX", b"h", b"f", b"v", b"10"],
         &[
@@ -309,6 +317,8 @@ fn minus_write_refuses_every_calc_writer_and_changes_nothing() {
         &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"],
         &[b"CALC.TEMPLATE.SET", b"perms", b"[\"x\"]"],
         &[b"CALC.TEMPLATE.DEL", b"perms"],
+        &[b"CALC.TEMPLATE", b"SET", b"perms", b"[\"x\"]"],
+        &[b"CALC.TEMPLATE", b"DEL", b"perms"],
     ];
     for args in writers {
         let err = call_err(&mut con, args);
@@ -374,4 +384,93 @@ fn read_only_key_permissions_allow_reads_and_refuse_writes() {
         assert!(err.starts_with("NOPERM"), "{err}");
     }
     assert_eq!(snapshot(&mut admin), before);
+}
+
+#[test]
+fn the_template_container_presents_each_subcommand() {
+    let server = Server::start();
+    let mut con = server.client();
+    let info = command_info(&mut con, "calc.template");
+    assert_eq!(info[1], Value::Int(-2), "a container takes a subcommand");
+    // The subcommands, each with its own arity and flags (as FUNCTION's).
+    let Value::Array(subs) = &info[9] else {
+        panic!("no subcommands: {info:?}")
+    };
+    let declared: Vec<(String, i64, Vec<String>)> = subs
+        .iter()
+        .map(|sub| match sub {
+            Value::Array(sub) => (
+                text(&sub[0]),
+                match sub[1] {
+                    Value::Int(n) => n,
+                    _ => panic!("{sub:?}"),
+                },
+                texts(&sub[2]),
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let mut names: Vec<&str> = declared.iter().map(|(n, _, _)| n.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "calc.template|del",
+            "calc.template|get",
+            "calc.template|help",
+            "calc.template|info",
+            "calc.template|list",
+            "calc.template|set"
+        ]
+    );
+    for (name, arity, flags) in &declared {
+        let (want_arity, want_flag) = match name.as_str() {
+            "calc.template|set" => (-4, "denyoom"),
+            "calc.template|del" => (3, "write"),
+            "calc.template|get" | "calc.template|info" => (3, "readonly"),
+            "calc.template|list" => (2, "readonly"),
+            _ => (2, "loading"),
+        };
+        assert_eq!(*arity, want_arity, "{name}");
+        assert!(flags.contains(&want_flag.to_string()), "{name}: {flags:?}");
+    }
+    // Docs, as for the dotted names.
+    let docs: Value = redis::cmd("COMMAND")
+        .arg("DOCS")
+        .arg("calc.template|set")
+        .query(&mut con)
+        .unwrap();
+    let Value::Array(docs) = docs else {
+        panic!("{docs:?}")
+    };
+    assert!(text(field(&docs[1], "summary")).contains("Registers a template"));
+}
+
+#[test]
+fn acl_rules_can_name_one_template_subcommand() {
+    let server = Server::start();
+    let mut admin = seeded(&server);
+    let mut con = user(
+        &server,
+        &mut admin,
+        "lookup",
+        &["~*", "+calc.template|get", "+calc.template|list"],
+    );
+    let got = call(&mut con, &[b"CALC.TEMPLATE", b"GET", b"perms"]).unwrap();
+    assert_eq!(got, common::bulk(r#"["a","bb"]"#));
+    call(&mut con, &[b"CALC.TEMPLATE", b"LIST"]).unwrap();
+    for args in [
+        &[&b"CALC.TEMPLATE"[..], b"SET", b"perms", b"[\"x\"]"][..],
+        &[b"CALC.TEMPLATE", b"DEL", b"perms"],
+        &[b"CALC.TEMPLATE.GET", b"perms"],
+    ] {
+        let err = call_err(&mut con, args);
+        assert!(err.starts_with("NOPERM"), "{err}");
+    }
+    let definition: String = redis::cmd("CALC.TEMPLATE")
+        .arg("GET")
+        .arg("perms")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(definition, r#"["a","bb"]"#);
 }

@@ -362,3 +362,91 @@ fn a_value_is_never_decoded_under_another_definition() {
     let got = call(&mut con, &[b"CALC.GETDICT", b"h", b"plain", b"old"]).unwrap();
     assert_ne!(got, Value::Nil);
 }
+
+/// `CALC.TEMPLATE <subcommand>`: the same commands under one container, with
+/// the dotted names as aliases of the same registry.
+fn sub(con: &mut Connection, args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let mut full: Vec<&[u8]> = vec![b"CALC.TEMPLATE"];
+    full.extend_from_slice(args);
+    call(con, &full)
+}
+
+#[test]
+fn the_container_form_and_the_dotted_aliases_share_one_registry() {
+    let server = Server::start();
+    let mut con = server.client();
+    assert_eq!(
+        sub(
+            &mut con,
+            &[b"set", b"perms", PERMS.as_bytes(), b"ONMISMATCH", b"NIL"]
+        )
+        .unwrap(),
+        Value::Okay
+    );
+    // Written through the container, read through the alias, and back.
+    assert_eq!(get(&mut con, b"perms").unwrap(), PERMS);
+    register(&mut con, "other", r#"["z"]"#);
+    assert_eq!(
+        sub(&mut con, &[b"GET", b"other"]).unwrap(),
+        common::bulk(r#"["z"]"#)
+    );
+    assert_eq!(
+        sub(&mut con, &[b"LIST"]).unwrap(),
+        Value::Array(vec![common::bulk("other"), common::bulk("perms")])
+    );
+    let info = sub(&mut con, &[b"INFO", b"perms"]).unwrap();
+    let Value::Array(info) = info else {
+        panic!("INFO is a map (RESP2: a flat array): {info:?}")
+    };
+    assert_eq!(info[5], common::bulk("NIL"), "{info:?}");
+    assert_eq!(sub(&mut con, &[b"del", b"other"]).unwrap(), Value::Int(1));
+    assert_eq!(sub(&mut con, &[b"DEL", b"other"]).unwrap(), Value::Int(0));
+    assert_eq!(list(&mut con), vec![b"perms".to_vec()]);
+    assert_eq!(sub(&mut con, &[b"GET", b"other"]).unwrap(), Value::Nil);
+}
+
+#[test]
+fn the_container_checks_its_subcommands_and_their_arity() {
+    let server = Server::start();
+    let mut con = server.client();
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE", b"GET"]);
+    assert!(
+        err.contains("wrong number of arguments for 'calc.template|get'"),
+        "{err}"
+    );
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE", b"SET", b"only-a-name"]);
+    assert!(
+        err.contains("wrong number of arguments for 'calc.template|set'"),
+        "{err}"
+    );
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE", b"LIST", b"extra"]);
+    assert!(err.contains("wrong number of arguments"), "{err}");
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE", b"NOPE", b"x"]);
+    assert!(err.to_lowercase().contains("unknown subcommand"), "{err}");
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE"]);
+    assert!(err.contains("wrong number of arguments"), "{err}");
+    // A refused SET through the container keeps the old definition.
+    register(&mut con, "perms", r#"["a"]"#);
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE", b"SET", b"perms", b"[]"]);
+    assert!(err.starts_with("ERR invalid template definition"), "{err}");
+    let err = call_err(
+        &mut con,
+        &[
+            b"CALC.TEMPLATE",
+            b"SET",
+            b"perms",
+            b"[\"b\"]",
+            b"ONMISMATCH",
+        ],
+    );
+    assert!(err.starts_with("ERR syntax error"), "{err}");
+    assert_eq!(get(&mut con, b"perms").unwrap(), r#"["a"]"#);
+    // HELP names every subcommand.
+    let Value::Array(lines) = sub(&mut con, &[b"HELP"]).unwrap() else {
+        panic!("HELP is an array")
+    };
+    let text = format!("{lines:?}");
+    for word in ["SET", "GET", "INFO", "DEL", "LIST", "HELP"] {
+        assert!(text.contains(word), "HELP lacks {word}: {text}");
+    }
+}

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use crate::error::CalcError;
 use crate::msgpack::Sink;
 use crate::redis::command::{
-    self, ArgDoc, ArgKind, Command, Failure, Handler, KeyFlags, KeySpec, RawArgv, RawCtx,
+    self, ArgDoc, ArgKind, Command, Container, Failure, Handler, KeyFlags, KeySpec, RawArgv, RawCtx,
 };
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx};
@@ -34,6 +34,19 @@ macro_rules! handler {
         extern "C" fn handler(ctx: RawCtx, argv: RawArgv, argc: c_int) -> c_int {
             command::run(ctx, argv, argc, |ctx, args, reply| {
                 serve(ctx, args, reply, $body)
+            })
+        }
+        handler as Handler
+    }};
+}
+
+/// The same for a subcommand's body, which sees its own name first (as the
+/// dotted alias's body sees the alias), not the container's.
+macro_rules! subcommand_handler {
+    ($body:path) => {{
+        extern "C" fn handler(ctx: RawCtx, argv: RawArgv, argc: c_int) -> c_int {
+            command::run(ctx, argv, argc, |ctx, args, reply| {
+                serve(ctx, args.get(1..).unwrap_or_default(), reply, $body)
             })
         }
         handler as Handler
@@ -199,81 +212,119 @@ pub static COMMANDS: &[Command] = &[
             ArgDoc::new(c"member", ArgKind::String),
         ],
     },
-    Command {
-        name: names::TEMPLATE_SET,
-        handler: handler!(template::set),
-        flags: c"write deny-oom",
-        categories: c"write slow",
-        arity: -3,
-        keys: &[],
-        summary: c"Registers a template (a JSON array of names) under a name, replacing one of the same name.",
-        complexity: c"O(N) where N is the size of the definition.",
-        since: SINCE,
-        args: &[
-            NAME,
-            ArgDoc::new(c"definition", ArgKind::String),
-            ArgDoc::new(c"policy", ArgKind::OneOf)
-                .token(c"ONMISMATCH")
-                .optional()
-                .sub(&[
-                    ArgDoc::new(c"error", ArgKind::PureToken).token(c"ERROR"),
-                    ArgDoc::new(c"nil", ArgKind::PureToken).token(c"NIL"),
-                ]),
-            ArgDoc::new(c"marking", ArgKind::OneOf)
-                .token(c"FINGERPRINT")
-                .optional()
-                .sub(&[
-                    ArgDoc::new(c"required", ArgKind::PureToken).token(c"REQUIRED"),
-                    ArgDoc::new(c"optional", ArgKind::PureToken).token(c"OPTIONAL"),
-                ]),
-        ],
-    },
-    Command {
-        name: names::TEMPLATE_GET,
-        handler: handler!(template::get),
-        flags: c"readonly",
-        categories: c"slow",
-        arity: 2,
-        keys: &[],
-        summary: c"Returns a template's definition as compact JSON.",
-        complexity: c"O(N) where N is the size of the definition.",
-        since: SINCE,
-        args: &[NAME],
-    },
-    Command {
-        name: names::TEMPLATE_INFO,
-        handler: handler!(template::info),
-        flags: c"readonly",
-        categories: c"slow",
-        arity: 2,
-        keys: &[],
-        summary: c"Returns a template's definition, mismatch policy and fingerprint.",
-        complexity: c"O(N) where N is the size of the definition.",
-        since: SINCE,
-        args: &[NAME],
-    },
-    Command {
-        name: names::TEMPLATE_DEL,
-        handler: handler!(template::del),
-        flags: c"write",
-        categories: c"write slow",
-        arity: 2,
-        keys: &[],
-        summary: c"Deletes a template.",
-        complexity: c"O(1)",
-        since: SINCE,
-        args: &[NAME],
-    },
-    Command {
-        name: names::TEMPLATE_LIST,
-        handler: handler!(template::list),
-        flags: c"readonly",
-        categories: c"slow",
-        arity: 1,
-        keys: &[],
-        summary: c"Returns the names of the registered templates, sorted.",
-        complexity: c"O(N) where N is the number of templates.",
-        since: SINCE,
-        args: &[],
-    },
+    TEMPLATE_SET,
+    TEMPLATE_GET,
+    TEMPLATE_INFO,
+    TEMPLATE_DEL,
+    TEMPLATE_LIST,
 ];
+
+/// `CALC.TEMPLATE SET|GET|INFO|DEL|LIST`: the template commands as
+/// subcommands of one container (cluster clients accept a module command name
+/// with one dot only). The dotted names above stay, as aliases.
+pub static CONTAINERS: &[Container] = &[Container {
+    name: names::TEMPLATE,
+    summary: c"Registers, reads and removes templates (SET, GET, INFO, DEL, LIST).",
+    since: c"0.2.0",
+    subcommands: &[
+        TEMPLATE_SET.subcommand(c"set", subcommand_handler!(template::set)),
+        TEMPLATE_GET.subcommand(c"get", subcommand_handler!(template::get)),
+        TEMPLATE_INFO.subcommand(c"info", subcommand_handler!(template::info)),
+        TEMPLATE_DEL.subcommand(c"del", subcommand_handler!(template::del)),
+        TEMPLATE_LIST.subcommand(c"list", subcommand_handler!(template::list)),
+        Command {
+            name: c"help",
+            handler: subcommand_handler!(template::help),
+            flags: c"allow-loading allow-stale",
+            categories: c"slow",
+            arity: 2,
+            keys: &[],
+            summary: c"Shows helpful text about the different subcommands.",
+            complexity: c"O(1)",
+            since: c"0.2.0",
+            args: &[],
+        },
+    ],
+}];
+
+const TEMPLATE_SET: Command = Command {
+    name: names::TEMPLATE_SET,
+    handler: handler!(template::set),
+    flags: c"write deny-oom",
+    categories: c"write slow",
+    arity: -3,
+    keys: &[],
+    summary: c"Registers a template (a JSON array of names) under a name, replacing one of the same name.",
+    complexity: c"O(N) where N is the size of the definition.",
+    since: SINCE,
+    args: &[
+        NAME,
+        ArgDoc::new(c"definition", ArgKind::String),
+        ArgDoc::new(c"policy", ArgKind::OneOf)
+            .token(c"ONMISMATCH")
+            .optional()
+            .sub(&[
+                ArgDoc::new(c"error", ArgKind::PureToken).token(c"ERROR"),
+                ArgDoc::new(c"nil", ArgKind::PureToken).token(c"NIL"),
+            ]),
+        ArgDoc::new(c"marking", ArgKind::OneOf)
+            .token(c"FINGERPRINT")
+            .optional()
+            .sub(&[
+                ArgDoc::new(c"required", ArgKind::PureToken).token(c"REQUIRED"),
+                ArgDoc::new(c"optional", ArgKind::PureToken).token(c"OPTIONAL"),
+            ]),
+    ],
+};
+
+const TEMPLATE_GET: Command = Command {
+    name: names::TEMPLATE_GET,
+    handler: handler!(template::get),
+    flags: c"readonly",
+    categories: c"slow",
+    arity: 2,
+    keys: &[],
+    summary: c"Returns a template's definition as compact JSON.",
+    complexity: c"O(N) where N is the size of the definition.",
+    since: SINCE,
+    args: &[NAME],
+};
+
+const TEMPLATE_INFO: Command = Command {
+    name: names::TEMPLATE_INFO,
+    handler: handler!(template::info),
+    flags: c"readonly",
+    categories: c"slow",
+    arity: 2,
+    keys: &[],
+    summary: c"Returns a template's definition, mismatch policy and fingerprint.",
+    complexity: c"O(N) where N is the size of the definition.",
+    since: SINCE,
+    args: &[NAME],
+};
+
+const TEMPLATE_DEL: Command = Command {
+    name: names::TEMPLATE_DEL,
+    handler: handler!(template::del),
+    flags: c"write",
+    categories: c"write slow",
+    arity: 2,
+    keys: &[],
+    summary: c"Deletes a template.",
+    complexity: c"O(1)",
+    since: SINCE,
+    args: &[NAME],
+};
+
+const TEMPLATE_LIST: Command = Command {
+    name: names::TEMPLATE_LIST,
+    handler: handler!(template::list),
+    flags: c"readonly",
+    categories: c"slow",
+    arity: 1,
+    keys: &[],
+    summary: c"Returns the names of the registered templates, sorted.",
+    complexity: c"O(N) where N is the number of templates.",
+    since: SINCE,
+    args: &[],
+};

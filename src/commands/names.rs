@@ -8,6 +8,7 @@ pub const A2BSET: &CStr = c"calc.a2bset";
 pub const GETDICT: &CStr = c"calc.getdict";
 pub const MGETDICT: &CStr = c"calc.mgetdict";
 pub const PURGEA: &CStr = c"calc.purgea";
+pub const TEMPLATE: &CStr = c"calc.template";
 pub const TEMPLATE_SET: &CStr = c"calc.template.set";
 pub const TEMPLATE_GET: &CStr = c"calc.template.get";
 pub const TEMPLATE_INFO: &CStr = c"calc.template.info";

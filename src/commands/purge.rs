@@ -38,7 +38,12 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     // Every key is opened, and checked (ACL, slot, type), before the first
     // change. When the a-key is one of the derived keys, its handle serves both.
     let b_hashes = DerivedKeyCheck::new(ctx, akey.bytes()).open_all(&bkeys)?;
-    let a_among_b = b_hashes.iter().position(|b| b.name() == akey.bytes());
+    let a_among_b = match akey.bytes().strip_prefix(prefix) {
+        Some(a_id) => bkeys
+            .iter()
+            .position(|b| b.bytes().get(prefix.len()..) == Some(a_id)),
+        None => None,
+    };
     let a_hash = match a_among_b {
         Some(_) => None,
         None => Some(HashKey::open_write(ctx, akey)?),

@@ -83,3 +83,30 @@ pub fn list(_: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcErr
     }
     Ok(())
 }
+
+/// CALC.TEMPLATE HELP: one line per subcommand, as `FUNCTION HELP` answers.
+pub fn help(_: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+    let [_] = args else {
+        return Err(CalcError::WrongArity);
+    };
+    const LINES: &[&str] = &[
+        "CALC.TEMPLATE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "SET <name> <definition> [ONMISMATCH ERROR|NIL] [FINGERPRINT REQUIRED|OPTIONAL]",
+        "    Register a template (a JSON array of names), replacing one of the same name.",
+        "GET <name>",
+        "    Return the definition as compact JSON, or nil.",
+        "INFO <name>",
+        "    Return the definition, mismatch policy and fingerprint, or nil.",
+        "DEL <name>",
+        "    Delete a template; 1 if it existed.",
+        "LIST",
+        "    Return the registered names, sorted.",
+        "HELP",
+        "    Print this help.",
+    ];
+    reply.array(LINES.len());
+    for line in LINES {
+        reply.simple(line);
+    }
+    Ok(())
+}

@@ -26,6 +26,7 @@ macro_rules! required_api {
 
 required_api![
     RedisModule_CreateCommand,
+    RedisModule_CreateSubcommand,
     RedisModule_GetCommand,
     RedisModule_SetCommandInfo,
     RedisModule_ReplyWithMap,

@@ -69,6 +69,7 @@ pub fn run(
 }
 
 /// How a command declares itself to Redis.
+#[derive(Clone, Copy)]
 pub struct Command {
     pub name: &'static CStr,
     pub handler: Handler,
@@ -86,8 +87,40 @@ pub struct Command {
     pub args: &'static [ArgDoc],
 }
 
+impl Command {
+    /// The same command as the subcommand `name` of a container, with its
+    /// own handler (which sees the container's name first): one more
+    /// argument, as `FUNCTION LOAD` counts both words.
+    pub const fn subcommand(self, name: &'static CStr, handler: Handler) -> Command {
+        let arity = if self.arity < 0 {
+            self.arity - 1
+        } else {
+            self.arity + 1
+        };
+        // Evaluated at compile time (the tables are statics): key positions
+        // would count the container's word too, and no subcommand has keys.
+        assert!(self.keys.is_empty(), "a subcommand with keys");
+        Command {
+            name,
+            handler,
+            arity,
+            ..self
+        }
+    }
+}
+
+/// A command that only holds subcommands (`CALC.TEMPLATE SET ...`, as
+/// `FUNCTION LOAD ...`).
+pub struct Container {
+    pub name: &'static CStr,
+    pub summary: &'static CStr,
+    pub since: &'static CStr,
+    pub subcommands: &'static [Command],
+}
+
 /// A key spec whose keys stand at fixed positions: from `index` to `index +
 /// last` (or to the end, for `last` -1), every `step`.
+#[derive(Clone, Copy)]
 pub struct KeySpec {
     pub flags: KeyFlags,
     pub index: i32,
@@ -115,6 +148,7 @@ impl KeyFlags {
 }
 
 /// One argument in `COMMAND DOCS` (and so in `HELP` and redis-cli's hints).
+#[derive(Clone, Copy)]
 pub struct ArgDoc {
     pub name: &'static CStr,
     pub kind: ArgKind,

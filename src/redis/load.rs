@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use redis_module::raw::{self, ModuleOptions};
 use redis_module::RedisValue;
 
-use super::command::{Command, RawCtx};
+use super::command::{Command, Container, RawCtx};
 use super::{api, register, Ctx};
 
 /// `RedisModule_Init` under `name`, then the check that every API call the
@@ -40,10 +40,16 @@ pub unsafe fn init<'a>(ctx: RawCtx, name: &CStr) -> Option<Ctx<'a>> {
     }
 }
 
-/// Registers every command of `commands`, each also in the ACL `category`
-/// where the server lets a module add one; an `Err` names the one that failed.
-pub fn register_commands(ctx: Ctx, commands: &[Command], category: &CStr) -> Result<(), String> {
-    register::register_all(ctx.ptr, commands, category)
+/// Registers every command of `commands` and every container with its
+/// subcommands, each also in the ACL `category` where the server lets a
+/// module add one; an `Err` names the one that failed.
+pub fn register_commands(
+    ctx: Ctx,
+    commands: &[Command],
+    containers: &[Container],
+    category: &CStr,
+) -> Result<(), String> {
+    register::register_all(ctx.ptr, commands, containers, category)
 }
 
 /// One INFO section, written by the function given to `register_info`.

@@ -8,7 +8,7 @@ use std::ptr;
 
 use redis_module::raw;
 
-use super::command::{ArgDoc, ArgKind, Command, KeySpec, RawCtx};
+use super::command::{ArgDoc, ArgKind, Command, Container, KeySpec, RawCtx};
 
 /// Registers every command; an `Err` names the one that failed. Where the
 /// server lets a module add an ACL category (Redis 7.4+), every command is
@@ -16,6 +16,7 @@ use super::command::{ArgDoc, ArgKind, Command, KeySpec, RawCtx};
 pub(super) fn register_all(
     ctx: RawCtx,
     commands: &[Command],
+    containers: &[Container],
     category: &CStr,
 ) -> Result<(), String> {
     // SAFETY: reads an optional API pointer, filled in by RedisModule_Init.
@@ -24,15 +25,78 @@ pub(super) fn register_all(
         // SAFETY: OnLoad's context and a NUL-terminated name.
         unsafe { add(ctx, category.as_ptr()) == raw::REDISMODULE_OK as c_int }
     });
+    let category = calc_category.then_some(category);
+    let failed = |name: &CStr, parent: Option<&CStr>| {
+        let full = match parent {
+            Some(parent) => format!("{}|{}", parent.to_string_lossy(), name.to_string_lossy()),
+            None => name.to_string_lossy().into_owned(),
+        };
+        move |what: &str| format!("cannot register {full}: {what}")
+    };
     for command in commands {
-        register(ctx, command, calc_category.then_some(category)).map_err(|what| {
-            format!("cannot register {}: {what}", command.name.to_string_lossy())
-        })?;
+        register(ctx, command, category, None).map_err(failed(command.name, None))?;
+    }
+    for container in containers {
+        let parent = register_container(ctx, container).map_err(failed(container.name, None))?;
+        for sub in container.subcommands {
+            register(ctx, sub, category, Some((parent, container.name)))
+                .map_err(failed(sub.name, Some(container.name)))?;
+        }
     }
     Ok(())
 }
 
-fn register(ctx: RawCtx, command: &Command, category: Option<&CStr>) -> Result<(), &'static str> {
+/// A container command: no handler of its own, only subcommands.
+fn register_container(
+    ctx: RawCtx,
+    container: &Container,
+) -> Result<*mut raw::RedisModuleCommand, &'static str> {
+    // SAFETY: OnLoad's context; static NUL-terminated strings; the info
+    // struct lives until SetCommandInfo (which copies it) returns.
+    unsafe {
+        let created = raw::RedisModule_CreateCommand.unwrap()(
+            ctx,
+            container.name.as_ptr(),
+            None,
+            c"".as_ptr(),
+            0,
+            0,
+            0,
+        );
+        if created != raw::REDISMODULE_OK as c_int {
+            return Err("CreateCommand refused it");
+        }
+        let handle = raw::RedisModule_GetCommand.unwrap()(ctx, container.name.as_ptr());
+        if handle.is_null() {
+            return Err("GetCommand did not find it");
+        }
+        let mut info = raw::RedisModuleCommandInfo {
+            version: &COMMAND_INFO_VERSION,
+            summary: container.summary.as_ptr(),
+            complexity: ptr::null(),
+            since: container.since.as_ptr(),
+            history: ptr::null_mut(),
+            tips: ptr::null(),
+            arity: -2,
+            key_specs: ptr::null_mut(),
+            args: ptr::null_mut(),
+        };
+        if raw::RedisModule_SetCommandInfo.unwrap()(handle, &mut info)
+            != raw::REDISMODULE_OK as c_int
+        {
+            return Err("SetCommandInfo refused its info");
+        }
+        Ok(handle)
+    }
+}
+
+/// A command, or with `parent` (its handle and name) a subcommand of it.
+fn register(
+    ctx: RawCtx,
+    command: &Command,
+    category: Option<&CStr>,
+    parent: Option<(*mut raw::RedisModuleCommand, &CStr)>,
+) -> Result<(), &'static str> {
     // The legacy key range (firstkey, lastkey, step) of the first key spec;
     // Redis also derives it from the key specs set below.
     let (first, last, step) = match command.keys.first() {
@@ -45,19 +109,42 @@ fn register(ctx: RawCtx, command: &Command, category: Option<&CStr>) -> Result<(
     // zero-terminated and alive until SetCommandInfo (which copies them)
     // returns; the optional ACL call is used only where the server has it.
     unsafe {
-        let created = raw::RedisModule_CreateCommand.unwrap()(
-            ctx,
-            command.name.as_ptr(),
-            Some(command.handler),
-            command.flags.as_ptr(),
-            first,
-            last,
-            step,
-        );
+        let (created, full_name) = match parent {
+            None => (
+                raw::RedisModule_CreateCommand.unwrap()(
+                    ctx,
+                    command.name.as_ptr(),
+                    Some(command.handler),
+                    command.flags.as_ptr(),
+                    first,
+                    last,
+                    step,
+                ),
+                command.name.to_owned(),
+            ),
+            Some((parent, parent_name)) => {
+                let mut full = parent_name.to_bytes().to_vec();
+                full.push(b'|');
+                full.extend_from_slice(command.name.to_bytes());
+                (
+                    raw::RedisModule_CreateSubcommand.unwrap()(
+                        parent,
+                        command.name.as_ptr(),
+                        Some(command.handler),
+                        command.flags.as_ptr(),
+                        first,
+                        last,
+                        step,
+                    ),
+                    std::ffi::CString::new(full).unwrap_or_default(),
+                )
+            }
+        };
         if created != raw::REDISMODULE_OK as c_int {
             return Err("CreateCommand refused it");
         }
-        let handle = raw::RedisModule_GetCommand.unwrap()(ctx, command.name.as_ptr());
+        // A subcommand is found by its full name, `container|name`.
+        let handle = raw::RedisModule_GetCommand.unwrap()(ctx, full_name.as_ptr());
         if handle.is_null() {
             return Err("GetCommand did not find it");
         }

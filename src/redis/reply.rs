@@ -30,6 +30,13 @@ impl ReplyWriter {
         unsafe { raw::RedisModule_ReplyWithSimpleString.unwrap()(self.ctx, c"OK".as_ptr()) };
     }
 
+    /// A simple string (a status line, as HELP texts are).
+    pub fn simple(&mut self, line: &str) {
+        let line = super::c_text(line);
+        // SAFETY: see the impl; a NUL-terminated copy of the line.
+        unsafe { raw::RedisModule_ReplyWithSimpleString.unwrap()(self.ctx, line.as_ptr()) };
+    }
+
     pub fn null(&mut self) {
         // SAFETY: see the impl.
         unsafe { raw::RedisModule_ReplyWithNull.unwrap()(self.ctx) };
