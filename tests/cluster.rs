@@ -217,8 +217,144 @@ fn redis_cluster_end_to_end() {
         assert_eq!(templates(&mut replica.client()).len(), 1);
     }
 
+    local_purge_across_slots_without_hash_tags(&cluster);
     migrating_slot_refuses_purges_with_missing_derived_keys(&cluster);
     failover_keeps_the_shard(cluster, &keys);
+}
+
+/// `CALC.PURGEA ... LOCAL` and the caller's steps after it (README, Running
+/// on Redis Cluster): keys without a shared tag, spread over every node.
+fn local_purge_across_slots_without_hash_tags(cluster: &Cluster) {
+    let mut con = cluster.client();
+    let akey = "{t42}a2b-a|42";
+    // Two b-ids whose b-keys share the a-key's tag (and slot), 30 that do not.
+    let local_ids: Vec<String> = (0..2).map(|i| format!("{{t42}}{i}")).collect();
+    let remote_ids: Vec<String> = (100..130).map(|i| i.to_string()).collect();
+    for id in local_ids.iter().chain(&remote_ids) {
+        // The stash as two writes, the a-side first.
+        cmd(
+            &mut con,
+            &[
+                b"CALC.HSETEX",
+                akey.as_bytes(),
+                id.as_bytes(),
+                b"v",
+                b"1000",
+            ],
+        )
+        .unwrap();
+        let bkey = format!("a2b-b|{id}");
+        cmd(
+            &mut con,
+            &[b"CALC.HSETEX", bkey.as_bytes(), b"42", b"v", b"1000"],
+        )
+        .unwrap();
+        cmd(
+            &mut con,
+            &[b"CALC.HSETEX", bkey.as_bytes(), b"other", b"w", b"1000"],
+        )
+        .unwrap();
+    }
+    let nodes: std::collections::BTreeSet<u16> = remote_ids
+        .iter()
+        .map(|id| cluster.primary_for(&format!("a2b-b|{id}")).port)
+        .collect();
+    assert_eq!(nodes.len(), 3, "the b-hashes are on every primary");
+
+    let local = |con: &mut ClusterConnection| {
+        cmd(
+            con,
+            &[b"CALC.PURGEA", akey.as_bytes(), b"a2b-b|", b"42", b"LOCAL"],
+        )
+        .unwrap()
+    };
+    let ids = |reply: &Value| -> (i64, std::collections::BTreeSet<String>) {
+        match reply {
+            Value::Array(pair) => match pair.as_slice() {
+                [Value::Int(removed), Value::Array(ids)] => (
+                    *removed,
+                    ids.iter()
+                        .map(|id| match id {
+                            Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                            other => panic!("{other:?}"),
+                        })
+                        .collect(),
+                ),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    };
+    let expected_remote: std::collections::BTreeSet<String> = remote_ids.iter().cloned().collect();
+    let (removed, remaining) = ids(&local(&mut con));
+    assert_eq!(removed, 2);
+    assert_eq!(remaining, expected_remote);
+    // The a-hash is the record of the work left: exactly the remote ids.
+    let left: std::collections::BTreeSet<String> =
+        redis::cmd("HKEYS").arg(akey).query(&mut con).unwrap();
+    assert_eq!(left, expected_remote);
+    for id in &local_ids {
+        let fields: Vec<String> = redis::cmd("HKEYS")
+            .arg(format!("a2b-b|{id}"))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(fields, ["other"], "local b-hash {id}");
+    }
+    // Run again (say the caller failed before its next step): nothing more
+    // here, the same ids answered.
+    assert_eq!(ids(&local(&mut con)), (0, expected_remote.clone()));
+
+    // The caller's steps: HDEL each remote b-key (routed, pipelined per
+    // node by the client), then HDEL the a-key's ids.
+    let mut pipe = redis::cluster::cluster_pipe();
+    for id in &remote_ids {
+        pipe.cmd("HDEL").arg(format!("a2b-b|{id}")).arg("42");
+    }
+    let deleted: Vec<i64> = pipe.query(&mut con).unwrap();
+    assert_eq!(deleted, vec![1; remote_ids.len()]);
+    let dropped: i64 = redis::cmd("HDEL")
+        .arg(akey)
+        .arg(&remote_ids)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(dropped, remote_ids.len() as i64);
+    let exists: i64 = redis::cmd("EXISTS").arg(akey).query(&mut con).unwrap();
+    assert_eq!(exists, 0, "an emptied a-hash disappears");
+    for id in local_ids.iter().chain(&remote_ids) {
+        let member: Option<String> = redis::cmd("HGET")
+            .arg(format!("a2b-b|{id}"))
+            .arg("42")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(member, None, "b-hash {id}");
+    }
+    // A LOCAL purge of an a-key that no longer exists.
+    assert_eq!(ids(&local(&mut con)), (0, Default::default()));
+
+    // Replicas hold what their primaries hold.
+    for primary in cluster.primaries() {
+        settle(primary);
+    }
+    for primary in cluster.primaries() {
+        let data = snapshot(&mut primary.client());
+        let replica = cluster
+            .replicas()
+            .into_iter()
+            .find(|r| {
+                common::info_field(&mut r.client(), "replication", "master_port").as_deref()
+                    == Some(&primary.port.to_string())
+            })
+            .expect("every primary has a replica");
+        // A replica serves reads of its primary's slots after READONLY.
+        let mut replica_con = replica.client();
+        let _: () = redis::cmd("READONLY").query(&mut replica_con).unwrap();
+        assert_eq!(
+            snapshot(&mut replica_con),
+            data,
+            "replica of {}",
+            primary.port
+        );
+    }
 }
 
 fn migrating_slot_refuses_purges_with_missing_derived_keys(cluster: &Cluster) {
@@ -264,6 +400,16 @@ fn migrating_slot_refuses_purges_with_missing_derived_keys(cluster: &Cluster) {
         .arg(akey)
         .arg("{mig}a2b-b|")
         .arg("1")
+        .query::<Value>(&mut con)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");
+    assert_eq!(snapshot(&mut con), before);
+    // LOCAL checks its b-keys the same way: both are in the a-key's slot.
+    let err = redis::cmd("CALC.PURGEA")
+        .arg(akey)
+        .arg("{mig}a2b-b|")
+        .arg("1")
+        .arg("LOCAL")
         .query::<Value>(&mut con)
         .unwrap_err();
     assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");

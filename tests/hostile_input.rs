@@ -46,7 +46,9 @@ fn is_valid_arity(command: &str, argc: usize) -> bool {
         "CALC.GETDICT" => argc == 4,
         "CALC.MGETDICT" => argc >= 4,
         "CALC.A2BSET" => argc == 7,
-        "CALC.PURGEA" => argc == 4,
+        // A fifth argument is the LOCAL option (a malformed one is a syntax
+        // error, tests/purgea.rs).
+        "CALC.PURGEA" => argc == 4 || argc == 5,
         // Options follow the definition: a malformed one is a syntax error
         // (tests/templates.rs), not an arity error.
         "CALC.TEMPLATE.SET" => argc >= 3,

@@ -81,7 +81,7 @@ const ALL: [&str; 10] = [
 fn arity_is_exact_and_checked_by_redis() {
     let server = Server::start();
     let mut con = server.client();
-    let expected = [-5, -7, 4, -4, 4, -3, 2, 2, 2, 1];
+    let expected = [-5, -7, 4, -4, -4, -3, 2, 2, 2, 1];
     for (name, arity) in ALL.iter().zip(expected) {
         assert_eq!(command_info(&mut con, name)[1], Value::Int(arity), "{name}");
     }

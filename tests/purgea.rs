@@ -202,10 +202,11 @@ fn wrong_arity() {
     let server = Server::start();
     let mut con = server.client();
     assert!(call_err(&mut con, &[b"CALC.PURGEA", b"a", b"p"]).contains("wrong number of arguments"));
-    assert!(
-        call_err(&mut con, &[b"CALC.PURGEA", b"a", b"p", b"m", b"x"])
-            .contains("wrong number of arguments")
-    );
+    assert!(call_err(
+        &mut con,
+        &[b"CALC.PURGEA", b"a", b"p", b"m", b"LOCAL", b"x"]
+    )
+    .contains("wrong number of arguments"));
 }
 
 #[test]
@@ -226,4 +227,127 @@ fn large_a_hashes_are_purged_completely() {
         Value::Int(2000)
     );
     assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut con).unwrap(), 0);
+}
+
+/// `CALC.PURGEA akey bprefix member LOCAL`.
+fn purge_local(
+    con: &mut Connection,
+    akey: &str,
+    prefix: &str,
+    member: &str,
+) -> redis::RedisResult<Value> {
+    call(
+        con,
+        &[
+            b"CALC.PURGEA",
+            akey.as_bytes(),
+            prefix.as_bytes(),
+            member.as_bytes(),
+            b"LOCAL",
+        ],
+    )
+}
+
+#[test]
+fn local_outside_a_cluster_purges_everything_and_leaves_no_ids() {
+    let server = Server::start();
+    let mut con = server.client();
+    stash(&mut con, LAYOUT);
+    // The same purge without LOCAL, on a server of its own.
+    let plain = Server::start();
+    let mut plain_con = plain.client();
+    stash(&mut plain_con, LAYOUT);
+    assert_eq!(
+        purge(&mut plain_con, "a2b-a|1", "a2b-b|", "1").unwrap(),
+        Value::Int(3)
+    );
+    assert_eq!(
+        purge_local(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(),
+        Value::Array(vec![Value::Int(3), Value::Array(vec![])])
+    );
+    assert_eq!(snapshot(&mut con), snapshot(&mut plain_con));
+    let b7: Vec<String> = con.hkeys("a2b-b|7").unwrap();
+    assert_eq!(b7, ["2"]);
+    // The letter case of the option does not matter; a missing a-key is [0, []].
+    assert_eq!(
+        call(
+            &mut con,
+            &[b"CALC.PURGEA", b"a2b-a|404", b"a2b-b|", b"404", b"local"]
+        )
+        .unwrap(),
+        Value::Array(vec![Value::Int(0), Value::Array(vec![])])
+    );
+}
+
+#[test]
+fn local_answers_a_pair_over_resp3() {
+    let server = Server::start();
+    let mut con = server.client_resp3();
+    stash(&mut con, LAYOUT);
+    assert_eq!(
+        purge_local(&mut con, "a2b-b|9", "a2b-a|", "9").unwrap(),
+        Value::Array(vec![Value::Int(2), Value::Array(vec![])])
+    );
+    assert_eq!(con.exists::<_, i64>("a2b-b|9").unwrap(), 0);
+}
+
+#[test]
+fn an_unknown_option_is_a_syntax_error_and_nothing_changes() {
+    let server = Server::start();
+    let mut con = server.client();
+    stash(&mut con, LAYOUT);
+    let before = snapshot(&mut con);
+    let err = call_err(
+        &mut con,
+        &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1", b"REMOTE"],
+    );
+    assert!(
+        err.starts_with("ERR syntax error") && err.contains("REMOTE"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&mut con), before);
+}
+
+#[test]
+fn local_checks_type_and_acl_of_its_b_keys_before_any_change() {
+    let server = Server::start();
+    let mut admin = server.client();
+    stash(&mut admin, LAYOUT);
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "a-only", "on", ">pw", "~a2b-a|*", "+@all"])
+        .query(&mut admin)
+        .unwrap();
+    let before = snapshot(&mut admin);
+    let mut con = redis::Client::open(format!("redis://a-only:pw@127.0.0.1:{}/", server.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let err = purge_local(&mut con, "a2b-a|1", "a2b-b|", "1")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("NOPERM") && err.contains("a2b-b|"), "{err}");
+    assert_eq!(snapshot(&mut admin), before);
+
+    let _: () = admin.del("a2b-b|9").unwrap();
+    let _: () = admin.set("a2b-b|9", "not a hash").unwrap();
+    let before = snapshot(&mut admin);
+    let err = purge_local(&mut admin, "a2b-a|1", "a2b-b|", "1").unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"), "{err}");
+    assert_eq!(snapshot(&mut admin), before);
+}
+
+#[test]
+fn a_local_purge_reaches_the_replica_as_it_ran() {
+    let primary = Server::start();
+    let replica = Server::start_replica_of(&primary);
+    let mut con = primary.client();
+    stash(&mut con, LAYOUT);
+    purge_local(&mut con, "a2b-a|3", "a2b-b|", "3").unwrap();
+    purge(&mut con, "a2b-b|7", "a2b-a|", "7").unwrap();
+    let _: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(snapshot(&mut replica.client()), snapshot(&mut con));
 }

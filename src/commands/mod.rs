@@ -198,18 +198,21 @@ pub static COMMANDS: &[Command] = &[
         handler: handler!(purge::purgea),
         flags: c"write",
         categories: c"write hash slow",
-        arity: 4,
+        arity: -4,
         keys: &[key_at(
             1,
             KeyFlags::RW.with(KeyFlags::ACCESS).with(KeyFlags::DELETE),
         )],
-        summary: c"Removes member from the hash bprefix..b for every field b of akey, then deletes akey.",
+        summary: c"Removes member from the hash bprefix..b for every field b of akey, then deletes akey; with LOCAL, only the b-hashes in akey's slot.",
         complexity: c"O(N) where N is the number of fields of akey.",
         since: SINCE,
         args: &[
             ArgDoc::new(c"akey", ArgKind::Key(0)),
             ArgDoc::new(c"bprefix", ArgKind::String),
             ArgDoc::new(c"member", ArgKind::String),
+            ArgDoc::new(c"local", ArgKind::PureToken)
+                .token(c"LOCAL")
+                .optional(),
         ],
     },
     TEMPLATE_SET,

@@ -1,26 +1,28 @@
 //! CALC.PURGEA: the design note's symmetric delete. For every field b of the
 //! a-hash, remove `member` from the hash `bprefix .. b`, then delete the a-hash.
+//! With `LOCAL` (for Redis Cluster without hash tags), only the b-hashes in the
+//! a-key's slot are purged here; the ids of the others stay in the a-hash, as
+//! the record of the work left, and are answered.
 //!
-//! It replicates as itself: the replica holds the same a-hash and b-hashes, so
-//! it derives the same keys and removes the same fields (one propagated
-//! command instead of an HDEL per b-hash and a DEL).
+//! It replicates as itself: the replica holds the same a-hash and b-hashes (and
+//! the same slot map), so it derives the same keys and removes the same fields
+//! (one propagated command instead of an HDEL per b-hash and a DEL).
 
 use crate::error::CalcError;
+use crate::printable::printable;
 use crate::redis::effects::{self, Event};
 use crate::redis::keys::{DerivedKeyCheck, HashKey};
 use crate::redis::reply::ReplyWriter;
-use crate::redis::{Arg, Ctx, RedisStr};
+use crate::redis::{Arg, Ctx, OwnedString, RedisStr};
 
-/// CALC.PURGEA akey bprefix member
+/// CALC.PURGEA akey bprefix member [LOCAL]
 pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let [_, akey, bprefix, member] = args else {
-        return Err(CalcError::WrongArity);
-    };
+    let (akey, bprefix, member, local) = parse(args)?;
     let prefix = bprefix.bytes();
     let bkeys = {
         let a_hash = HashKey::open_read(ctx, akey)?;
         if !a_hash.exists() {
-            reply.integer(0);
+            answer(reply, local, 0, &[], prefix);
             return Ok(());
         }
         let mut bkeys = Vec::with_capacity(a_hash.field_count());
@@ -35,11 +37,16 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
         // itself, and two handles on one key must never coexist.
     };
 
-    // Every key is opened, and checked (ACL, slot, type), before the first
-    // change. When the a-key is one of the derived keys, its handle serves both.
-    let b_hashes = DerivedKeyCheck::new(ctx, akey.bytes()).open_all(&bkeys)?;
+    // Every key purged here is opened, and checked (ACL, slot, type), before
+    // the first change. When the a-key is one of them, its handle serves both.
+    let check = DerivedKeyCheck::new(ctx, akey.bytes());
+    let (here, elsewhere): (Vec<OwnedString>, Vec<OwnedString>) = match local {
+        true => bkeys.into_iter().partition(|b| check.is_local(b.bytes())),
+        false => (bkeys, Vec::new()),
+    };
+    let b_hashes = check.open_all(&here)?;
     let a_among_b = match akey.bytes().strip_prefix(prefix) {
-        Some(a_id) => bkeys
+        Some(a_id) => here
             .iter()
             .position(|b| b.bytes().get(prefix.len()..) == Some(a_id)),
         None => None,
@@ -48,8 +55,14 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
         Some(_) => None,
         None => Some(HashKey::open_write(ctx, akey)?),
     };
+    // The ids purged here, as a-hash fields, when the a-hash stays.
+    let done_ids: Vec<OwnedString> = match elsewhere.is_empty() {
+        true => Vec::new(),
+        false => here.iter().map(|b| ctx.string(id_of(b, prefix))).collect(),
+    };
 
-    // (removed, emptied) per b-hash; then the a-hash goes.
+    // (removed, emptied) per b-hash; then the a-hash goes, or loses the ids
+    // purged here.
     let outcomes: Vec<(bool, bool)> = b_hashes
         .iter()
         .map(|b_hash| {
@@ -60,27 +73,87 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     let a_handle = a_hash
         .as_ref()
         .or_else(|| a_among_b.and_then(|i| b_hashes.get(i)));
-    let a_deleted = a_handle.is_some_and(|a_hash| {
-        let existed = a_hash.exists();
-        a_hash.delete();
-        existed
-    });
+    let a_events: &[Event] = match a_handle {
+        Some(a_hash) if elsewhere.is_empty() && a_hash.exists() => {
+            a_hash.delete();
+            &[Event::Del]
+        }
+        Some(a_hash) => {
+            let mut any = false;
+            for id in &done_ids {
+                any |= a_hash.remove(id);
+            }
+            match (any, a_hash.exists()) {
+                (true, true) => &[Event::Hdel],
+                (true, false) => &[Event::Hdel, Event::Del],
+                (false, _) => &[],
+            }
+        }
+        None => &[],
+    };
     let removed = outcomes.iter().filter(|(removed, _)| *removed).count();
 
     for (i, (b_hash, (removed, emptied))) in b_hashes.into_iter().zip(outcomes).enumerate() {
-        let deleted = emptied || (a_deleted && Some(i) == a_among_b);
-        b_hash.close_and_notify(match (removed, deleted) {
+        let events: &[Event] = match (removed, emptied) {
             (true, true) => &[Event::Hdel, Event::Del],
             (true, false) => &[Event::Hdel],
-            (false, true) => &[Event::Del],
-            (false, false) => &[],
-        });
+            (false, _) => &[],
+        };
+        match Some(i) == a_among_b {
+            true => b_hash.close_and_notify(&[events, a_events].concat()),
+            false => b_hash.close_and_notify(events),
+        }
     }
     if let Some(a_hash) = a_hash {
-        a_hash.close_and_notify(if a_deleted { &[Event::Del] } else { &[] });
+        a_hash.close_and_notify(a_events);
     }
     // The a-hash existed, so something changed.
     effects::verbatim(ctx);
-    reply.integer(removed as i64);
+    answer(reply, local, removed, &elsewhere, prefix);
     Ok(())
+}
+
+/// `akey bprefix member [LOCAL]`.
+fn parse<'a, 'b>(
+    args: &'b [Arg<'a>],
+) -> Result<(&'b Arg<'a>, &'b Arg<'a>, &'b Arg<'a>, bool), CalcError> {
+    match args {
+        [_, akey, bprefix, member] => Ok((akey, bprefix, member, false)),
+        [_, akey, bprefix, member, option] if option.bytes().eq_ignore_ascii_case(b"LOCAL") => {
+            Ok((akey, bprefix, member, true))
+        }
+        [_, _, _, _, option] => Err(CalcError::Syntax {
+            reason: format!(
+                "unknown option '{}' (LOCAL is the only one)",
+                printable(option.bytes())
+            ),
+        }),
+        _ => Err(CalcError::WrongArity),
+    }
+}
+
+/// The b-id in a derived key.
+fn id_of<'s>(bkey: &'s OwnedString, prefix: &[u8]) -> &'s [u8] {
+    bkey.bytes().get(prefix.len()..).unwrap_or_default()
+}
+
+/// The number removed; with `LOCAL`, `[removed, [id, ...]]` with the ids
+/// whose b-hashes are on other nodes.
+fn answer(
+    reply: &mut ReplyWriter,
+    local: bool,
+    removed: usize,
+    elsewhere: &[OwnedString],
+    prefix: &[u8],
+) {
+    if !local {
+        reply.integer(removed as i64);
+        return;
+    }
+    reply.array(2);
+    reply.integer(removed as i64);
+    reply.array(elsewhere.len());
+    for bkey in elsewhere {
+        reply.bytes(id_of(bkey, prefix));
+    }
 }

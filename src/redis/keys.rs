@@ -271,6 +271,13 @@ impl<'a> DerivedKeyCheck<'a> {
         DerivedKeyCheck { ctx, user, cluster }
     }
 
+    /// Whether `key` lives where the declared key does: always outside a
+    /// cluster, else when it hashes to the same slot.
+    pub fn is_local(&self, key: &[u8]) -> bool {
+        self.cluster
+            .is_none_or(|(_, declared_slot)| key_slot(key) == declared_slot)
+    }
+
     /// The user may write `key`, and in a cluster it hashes to the declared
     /// key's slot (which Redis already routed here). Opens nothing.
     fn check_access(&self, key: &OwnedString) -> Result<(), KeyError> {
