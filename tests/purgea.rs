@@ -17,15 +17,25 @@ fn purge(
     prefix: &str,
     member: &str,
 ) -> redis::RedisResult<Value> {
-    call(
-        con,
-        &[
-            b"CALC.PURGEA",
-            akey.as_bytes(),
-            prefix.as_bytes(),
-            member.as_bytes(),
-        ],
-    )
+    purge_with(con, akey, prefix, member, &[])
+}
+
+/// `CALC.PURGEA akey bprefix member` followed by `options`.
+fn purge_with(
+    con: &mut Connection,
+    akey: &str,
+    prefix: &str,
+    member: &str,
+    options: &[&[u8]],
+) -> redis::RedisResult<Value> {
+    let mut args: Vec<&[u8]> = vec![
+        b"CALC.PURGEA",
+        akey.as_bytes(),
+        prefix.as_bytes(),
+        member.as_bytes(),
+    ];
+    args.extend_from_slice(options);
+    call(con, &args)
 }
 
 const LAYOUT: &[(&str, &str)] = &[
@@ -236,16 +246,7 @@ fn purge_local(
     prefix: &str,
     member: &str,
 ) -> redis::RedisResult<Value> {
-    call(
-        con,
-        &[
-            b"CALC.PURGEA",
-            akey.as_bytes(),
-            prefix.as_bytes(),
-            member.as_bytes(),
-            b"LOCAL",
-        ],
-    )
+    purge_with(con, akey, prefix, member, &[b"LOCAL"])
 }
 
 #[test]
