@@ -1,9 +1,16 @@
 //! CALC.PURGEA: the design note's symmetric delete. For every field b of the
 //! a-hash, remove `member` from the hash `bprefix .. b`, then delete the a-hash.
 //!
-//! It replicates as itself: the replica holds the same a-hash and b-hashes, so
-//! it derives the same keys and removes the same fields (one propagated
-//! command instead of an HDEL per b-hash and a DEL).
+//! It replicates by its effects where a hash field can carry its own TTL
+//! (Redis 7.4+): an `HDEL bkey member` for every b-hash it removed the member
+//! from, then `DEL akey` (Redis wraps them in MULTI/EXEC), as the design
+//! note's Lua purge does. Replicated as itself, the replica and an AOF load
+//! would walk the a-hash again, later and by their own clock, skip a field
+//! whose TTL had passed by then, and leave its b-hash a member the primary
+//! removed. Where no field can expire, the walk finds exactly what the
+//! primary's found, and it replicates as sent: one command instead of one per
+//! b-hash (each `RM_Replicate` costs about 2,000 instructions, even with no
+//! replica and no AOF).
 
 use crate::error::CalcError;
 use crate::redis::effects;
@@ -37,23 +44,39 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
 
     // Everything is checked (ACL, slot, type) before the first change.
     let b_hashes = DerivedKeyCheck::new(ctx, akey.bytes()).open_all(&bkeys)?;
-    let mut removed = 0;
+    let mut removed = Vec::with_capacity(bkeys.len());
     for (bkey, b_hash) in bkeys.iter().zip(b_hashes) {
         if b_hash.remove(member) {
-            let emptied = !b_hash.exists();
-            drop(b_hash);
-            effects::notify_hdel(ctx, bkey, emptied);
-            removed += 1;
+            removed.push((bkey, !b_hash.exists()));
         }
     }
-    let a_hash = HashKey::open_write(ctx, akey)?;
-    if a_hash.exists() {
+    let a_deleted = {
+        let a_hash = HashKey::open_write(ctx, akey)?;
+        let existed = a_hash.exists();
         a_hash.delete();
-        drop(a_hash);
-        effects::notify_del(ctx, akey);
+        existed
+    };
+
+    // Effects, after every handle has closed: HDEL's events (plus `del` for
+    // an emptied b-hash) and DEL's, and the same writes replicated, or the
+    // command as sent (the a-hash existed, so something changed).
+    let by_effects = effects::fields_can_expire();
+    for (bkey, emptied) in &removed {
+        effects::notify_hdel(ctx, *bkey, *emptied);
+        if by_effects {
+            effects::replicate_hdel(ctx, *bkey, member);
+        }
     }
-    // The a-hash existed, so something changed.
-    effects::verbatim(ctx);
+    if a_deleted {
+        effects::notify_del(ctx, akey);
+        if by_effects {
+            effects::replicate_del(ctx, akey);
+        }
+    }
+    if !by_effects {
+        effects::verbatim(ctx);
+    }
+    let removed = removed.len() as i64;
     reply.integer(removed);
     Ok(())
 }

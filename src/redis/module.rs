@@ -55,6 +55,7 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
     // refused load with our log line, not a crash inside the loader.
     redis_module::Context::new(ctx).set_module_options(ModuleOptions::HANDLE_IO_ERRORS);
     warn_if_aof_cannot_hold_templates(ctx);
+    super::effects::detect_field_expiry(ctx);
     OK
 }
 
