@@ -83,6 +83,7 @@ fn required_api_present() -> bool {
             { raw::RedisModule_ReplicateVerbatim }.is_some(),
             { raw::RedisModule_NotifyKeyspaceEvent }.is_some(),
             { raw::RedisModule_ACLCheckKeyPermissions }.is_some(),
+            { raw::RedisModule_ACLAddLogEntry }.is_some(),
             { raw::RedisModule_GetCurrentUserName }.is_some(),
             { raw::RedisModule_GetModuleUserFromUserName }.is_some(),
             { raw::RedisModule_FreeModuleUser }.is_some(),
