@@ -15,7 +15,7 @@ use crate::error::CalcError;
 use crate::redis::effects;
 use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
-use crate::redis::{Arg, Ctx};
+use crate::redis::{Arg, Ctx, RedisStr};
 
 /// CALC.HSETEX key field value [field value ...] seconds | PXAT unix-time-ms
 pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
@@ -26,9 +26,9 @@ pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     // `PXAT ms` an even one: a field or value named PXAT is never mistaken.
     let (pairs, expiry) = match rest {
         [pairs @ .., seconds] if rest.len() % 2 == 1 => {
-            (pairs, parse_seconds(seconds, "calc.hsetex")?)
+            (pairs, parse_seconds(seconds.bytes(), "calc.hsetex")?)
         }
-        [pairs @ .., pxat, at] if is_pxat(pxat) => (pairs, parse_pxat(at, "calc.hsetex")?),
+        [pairs @ .., pxat, at] if is_pxat(pxat) => (pairs, parse_pxat(at.bytes(), "calc.hsetex")?),
         _ => return Err(CalcError::WrongArity),
     };
     if pairs.is_empty() {
@@ -48,10 +48,10 @@ pub fn hsetex(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
 pub fn a2bset(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
     let (stash, expiry) = match args {
         [_, stash @ .., seconds] if stash.len() == 5 => {
-            (stash, parse_seconds(seconds, "calc.a2bset")?)
+            (stash, parse_seconds(seconds.bytes(), "calc.a2bset")?)
         }
         [_, stash @ .., pxat, at] if stash.len() == 5 && is_pxat(pxat) => {
-            (stash, parse_pxat(at, "calc.a2bset")?)
+            (stash, parse_pxat(at.bytes(), "calc.a2bset")?)
         }
         _ => return Err(CalcError::WrongArity),
     };

@@ -583,3 +583,59 @@ pub fn reload_aof(con: &mut Connection) {
         .query(con)
         .expect("DEBUG LOADAOF");
 }
+
+/// Expiry arguments a writer must refuse exactly as Redis refuses them:
+/// leading zeros, signs, spaces, fractions, other bases, the 64-bit bounds,
+/// zero and negatives.
+pub const BAD_TIMES: &[&[u8]] = &[
+    b"05",
+    b"00",
+    b"-05",
+    b"-0",
+    b"+5",
+    b" 5",
+    b"5 ",
+    b"",
+    b"abc",
+    b"1.5",
+    b"1e3",
+    b"0x10",
+    b"\0",
+    b"0",
+    b"-1",
+    b"9223372036854775807",
+    b"9223372036854775",
+    b"9223372036854775808",
+    b"-9223372036854775808",
+    b"99999999999999999999",
+];
+
+/// How this server answers `SET <probe> v <unit> <time>` (`unit` is `EX` or
+/// `PXAT`): `None` when it accepts it (the probe key is deleted again), else
+/// the error, with SET's name in it replaced by `command`, so that it reads
+/// as the module's command must answer the same time.
+pub fn native_time_error(
+    con: &mut Connection,
+    unit: &str,
+    time: &[u8],
+    command: &str,
+) -> Option<String> {
+    const PROBE: &[u8] = b"calc-test-native-probe";
+    let answer = call(con, &[b"SET", PROBE, b"v", unit.as_bytes(), time]);
+    let _: () = redis::cmd("DEL").arg(PROBE).query(con).expect("del");
+    answer.err().map(|e| {
+        let text = format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""));
+        text.trim().replace("'set'", &format!("'{command}'"))
+    })
+}
+
+/// How this server answers `EXPIRE <missing key> <time>`: `None` when it
+/// takes `time` as an integer, else its error.
+pub fn native_integer_error(con: &mut Connection, time: &[u8]) -> Option<String> {
+    call(con, &[b"EXPIRE", b"calc-test-missing-key", time])
+        .err()
+        .map(|e| {
+            let text = format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""));
+            text.trim().to_string()
+        })
+}
