@@ -16,6 +16,9 @@ pub enum CalcError {
     WrongType {
         key: String,
     },
+    /// An argument that must be an integer is not one as Redis reads one
+    /// (`string2ll`), or is out of the 64-bit range.
+    NotAnInteger,
     InvalidExpire {
         command: &'static CStr,
     },
@@ -96,6 +99,7 @@ impl fmt::Display for CalcError {
                 f,
                 "WRONGTYPE Operation against a key holding the wrong kind of value (key '{key}' is not a hash)"
             ),
+            CalcError::NotAnInteger => write!(f, "ERR value is not an integer or out of range"),
             CalcError::InvalidExpire { command } => {
                 write!(
                     f,
@@ -140,6 +144,10 @@ mod tests {
                     command: c"calc.hsetex",
                 },
                 "ERR invalid expire time",
+            ),
+            (
+                CalcError::NotAnInteger,
+                "ERR value is not an integer or out of range",
             ),
             (CalcError::NoPerm { key: "k".into() }, "NOPERM "),
             (

@@ -50,6 +50,7 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
         return raw::REDISMODULE_ERR as c_int;
     }
     load::register_info(ctx, info);
+    crate::redis::effects::detect_field_expiry(ctx);
     load::handle_io_errors(ctx);
     if load::config(ctx, "aof-use-rdb-preamble").as_deref() == Some("no") {
         // Templates live in the RDB as aux data; an AOF rewritten without the

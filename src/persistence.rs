@@ -165,6 +165,28 @@ mod tests {
     }
 
     #[test]
+    fn the_loader_applies_the_definition_limits() {
+        let names: Vec<String> = (0..65_537).map(|i| format!("{i:x}")).collect();
+        let many = serde_json::to_string(&names).unwrap().into_bytes();
+        let huge = vec![b' '; (1 << 20) + 1];
+        for (definition, limit) in [
+            (many, "more than 65536 names"),
+            (huge, "over the limit of 1048576 bytes"),
+        ] {
+            let mut tape = Tape::default();
+            tape.save_unsigned(1);
+            tape.save_bytes(b"big");
+            tape.save_bytes(&definition);
+            tape.save_unsigned(0);
+            let Err(err) = load(&mut tape, ENCODING_VERSION) else {
+                panic!("loaded a definition over the limits");
+            };
+            assert!(err.starts_with("template 'big': "), "{err}");
+            assert!(err.contains(limit), "{err}");
+        }
+    }
+
+    #[test]
     fn every_truncation_and_unknown_version_is_an_error() {
         let mut full = Tape::default();
         save(&mut full, &sample());

@@ -3,6 +3,8 @@
 //! A definition mirrors the design note's `payload_template`: a JSON array whose
 //! entries are a field name, or `[name, sub-definition]` for a nested dict.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -12,6 +14,17 @@ use crate::printable::printable;
 /// holds, and well inside serde_json's recursion limit of 128 brackets (each
 /// level costs two) and the decoder's `MAX_DEPTH` of 64 for the stored value.
 pub const MAX_TEMPLATE_DEPTH: usize = 32;
+
+/// Longest definition, in bytes, checked before it is parsed: 1 MiB, about
+/// 3,000 times the design note's 25-flag template. Parsing that much JSON
+/// takes milliseconds, and the definition is kept and written into every RDB.
+pub const MAX_DEFINITION_BYTES: usize = 1 << 20;
+
+/// Most names in one template, every level counted (a nested entry's own name
+/// too), so also the most in one level: 65,536, counted while the definition
+/// is walked. A value of that template is a msgpack array of as many values,
+/// and `CALC.GETDICT` answers twice as many reply items.
+pub const MAX_TEMPLATE_NAMES: usize = 65_536;
 
 #[derive(Debug, PartialEq)]
 pub struct Template {
@@ -30,15 +43,24 @@ pub struct Entry {
 }
 
 impl Template {
-    /// Parses and validates a JSON definition. Rejects empty arrays, duplicate
-    /// names within one level, non-string names and nesting deeper than
-    /// `MAX_TEMPLATE_DEPTH`.
+    /// Parses and validates a JSON definition, in time linear in its size.
+    /// Rejects a definition over `MAX_DEFINITION_BYTES` before reading it, more
+    /// than `MAX_TEMPLATE_NAMES` names, nesting deeper than
+    /// `MAX_TEMPLATE_DEPTH`, empty arrays, duplicate names within one level and
+    /// non-string names.
     pub fn parse(definition: &[u8]) -> Result<Template, String> {
+        if definition.len() > MAX_DEFINITION_BYTES {
+            return Err(format!(
+                "{} bytes, over the limit of {MAX_DEFINITION_BYTES} bytes (1 MiB) for a definition",
+                definition.len()
+            ));
+        }
         // serde_json has its own recursion limit (128), so hostile nesting is an
         // error here, never a stack overflow.
         let value: Value =
             serde_json::from_slice(definition).map_err(|e| format!("not valid JSON ({e})"))?;
-        let mut template = Template::from_json(&value, 1)?;
+        let mut names = 0;
+        let mut template = Template::from_json(&value, 1, &mut names)?;
         let digest = Sha256::digest(template.to_json().as_bytes());
         template.fingerprint.copy_from_slice(&digest[..4]);
         Ok(template)
@@ -51,7 +73,8 @@ impl Template {
             .collect()
     }
 
-    fn from_json(value: &Value, depth: usize) -> Result<Template, String> {
+    /// One level; `names` counts the names of every level walked so far.
+    fn from_json(value: &Value, depth: usize, names: &mut usize) -> Result<Template, String> {
         if depth > MAX_TEMPLATE_DEPTH {
             return Err(format!("nested deeper than {MAX_TEMPLATE_DEPTH} levels"));
         }
@@ -61,18 +84,20 @@ impl Template {
         if items.is_empty() {
             return Err("empty array".to_string());
         }
+        // Counted for the whole level before any of it is read.
+        *names += items.len();
+        if *names > MAX_TEMPLATE_NAMES {
+            return Err(format!(
+                "more than {MAX_TEMPLATE_NAMES} names, the limit for one template (all levels together)"
+            ));
+        }
         let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
+        let mut seen: HashSet<&String> = HashSet::with_capacity(items.len());
         for item in items {
-            let entry = match item {
-                Value::String(name) => Entry {
-                    name: name.clone(),
-                    sub: None,
-                },
+            let (name, sub) = match item {
+                Value::String(name) => (name, None),
                 Value::Array(pair) => match pair.as_slice() {
-                    [Value::String(name), sub] => Entry {
-                        name: name.clone(),
-                        sub: Some(Template::from_json(sub, depth + 1)?),
-                    },
+                    [Value::String(name), sub] => (name, Some(sub)),
                     [other, _] => {
                         return Err(format!("a name must be a string, got {}", kind(other)))
                     }
@@ -85,13 +110,17 @@ impl Template {
                 },
                 other => return Err(format!("a name must be a string, got {}", kind(other))),
             };
-            if entries.iter().any(|e| e.name == entry.name) {
-                return Err(format!(
-                    "duplicate name '{}'",
-                    printable(entry.name.as_bytes())
-                ));
+            if !seen.insert(name) {
+                return Err(format!("duplicate name '{}'", printable(name.as_bytes())));
             }
-            entries.push(entry);
+            let sub = match sub {
+                Some(sub) => Some(Template::from_json(sub, depth + 1, names)?),
+                None => None,
+            };
+            entries.push(Entry {
+                name: name.clone(),
+                sub,
+            });
         }
         Ok(Template {
             entries,
@@ -207,6 +236,68 @@ mod tests {
     #[test]
     fn duplicate_names_are_allowed_across_levels() {
         assert!(Template::parse(br#"["a",["m",["a"]]]"#).is_ok());
+    }
+
+    /// A flat definition of `n` distinct names.
+    fn flat(n: usize) -> String {
+        let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        serde_json::to_string(&names).unwrap()
+    }
+
+    #[test]
+    fn the_definition_bytes_limit_is_checked_before_parsing() {
+        // Whitespace pads a valid definition to exactly the limit: accepted.
+        let mut def = br#"["a"]"#.to_vec();
+        def.resize(MAX_DEFINITION_BYTES, b' ');
+        assert!(Template::parse(&def).is_ok());
+        def.push(b' ');
+        let err = Template::parse(&def).unwrap_err();
+        assert!(
+            err.contains("1048577 bytes") && err.contains("1048576"),
+            "{err}"
+        );
+        // Not valid JSON at all, yet refused for its size: never parsed.
+        let err = Template::parse(&vec![b'['; 2 << 20]).unwrap_err();
+        assert!(err.contains("over the limit of 1048576 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_names_limit_counts_every_level() {
+        let at_limit = Template::parse(flat(MAX_TEMPLATE_NAMES).as_bytes()).unwrap();
+        assert_eq!(at_limit.entries.len(), MAX_TEMPLATE_NAMES);
+        let err = Template::parse(flat(MAX_TEMPLATE_NAMES + 1).as_bytes()).unwrap_err();
+        assert!(err.contains("more than 65536 names"), "{err}");
+        // Levels under the limit each, over it together; a nested entry's own
+        // name counts too.
+        let nested = |top: usize, sub: usize| {
+            let mut def = flat(top);
+            def.pop();
+            format!("{def},[\"m\",{}]]", flat(sub))
+        };
+        let limit = MAX_TEMPLATE_NAMES;
+        assert!(Template::parse(nested(limit / 2, limit / 2 - 1).as_bytes()).is_ok());
+        let err = Template::parse(nested(limit / 2, limit / 2).as_bytes()).unwrap_err();
+        assert!(err.contains("more than 65536 names"), "{err}");
+    }
+
+    #[test]
+    fn the_names_limit_bounds_one_level_before_it_is_read() {
+        // A level over the limit is refused before its first entry is looked
+        // at: the duplicate and the non-string would otherwise be reported.
+        let mut def = flat(MAX_TEMPLATE_NAMES + 1);
+        def.pop();
+        def.push_str(",\"n0\",1]");
+        let err = Template::parse(def.as_bytes()).unwrap_err();
+        assert!(err.contains("more than 65536 names"), "{err}");
+    }
+
+    #[test]
+    fn a_duplicate_is_found_anywhere_in_a_large_level() {
+        let mut def = flat(60_000);
+        def.pop();
+        def.push_str(",\"n0\"]");
+        let err = Template::parse(def.as_bytes()).unwrap_err();
+        assert_eq!(err, "duplicate name 'n0'");
     }
 
     #[test]

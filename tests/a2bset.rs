@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{call, call_err, snapshot, Server};
+use common::{
+    call, call_err, native_integer_error, native_time_error, snapshot, Server, BAD_TIMES,
+};
 use redis::{Commands, Connection, Value};
 
 fn a2bset(con: &mut Connection, a: &str, b: &str, seconds: u64) -> Value {
@@ -61,25 +63,60 @@ fn wrongtype_on_either_side_changes_nothing() {
     assert_eq!(snapshot(&mut con), before, "no side may be written");
 }
 
+/// Each of `BAD_TIMES`, as `seconds` and as `PXAT`'s time, with both keys
+/// new and both existing: the answer `SET ... EX|PXAT` gives it (and, for what
+/// is not an integer, `EXPIRE`'s), and nothing written.
 #[test]
-fn invalid_seconds_and_arity_change_nothing() {
+fn expire_times_are_read_as_set_and_expire_read_them() {
     let server = Server::start();
     let mut con = server.client();
-    for seconds in ["0", "-5", "x", "9223372036854775807"] {
-        let err = call_err(
-            &mut con,
-            &[
-                b"CALC.A2BSET",
-                b"a",
-                b"b",
-                b"1",
-                b"7",
-                b"v",
-                seconds.as_bytes(),
-            ],
-        );
-        assert!(err.starts_with("ERR invalid expire time"), "{err}");
+    a2bset(&mut con, "1", "7", 100);
+    let mut kinds = std::collections::BTreeSet::new();
+    for unit in ["EX", "PXAT"] {
+        for &time in BAD_TIMES {
+            let Some(expected) = native_time_error(&mut con, unit, time, "calc.a2bset") else {
+                continue; // a time far ahead is a valid PXAT
+            };
+            if expected.contains("not an integer") {
+                assert_eq!(
+                    native_integer_error(&mut con, time).as_ref(),
+                    Some(&expected)
+                );
+            }
+            kinds.insert(expected.clone());
+            let before = snapshot(&mut con);
+            for (a, b) in [("1", "7"), ("2", "8")] {
+                let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
+                let mut args: Vec<&[u8]> = vec![
+                    b"CALC.A2BSET",
+                    akey.as_bytes(),
+                    bkey.as_bytes(),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    b"changed",
+                ];
+                if unit == "PXAT" {
+                    args.push(b"PXAT");
+                }
+                args.push(time);
+                assert_eq!(call_err(&mut con, &args), expected, "{unit} {time:?}");
+            }
+            assert_eq!(snapshot(&mut con), before);
+        }
     }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "ERR invalid expire time in 'calc.a2bset' command",
+            "ERR value is not an integer or out of range"
+        ]
+    );
+}
+
+#[test]
+fn wrong_arity_changes_nothing() {
+    let server = Server::start();
+    let mut con = server.client();
     let err = call_err(&mut con, &[b"CALC.A2BSET", b"a", b"b", b"1", b"7", b"v"]);
     assert!(err.contains("wrong number of arguments"));
     assert!(snapshot(&mut con).is_empty());

@@ -165,20 +165,37 @@ fn the_aof_holds_effects_and_replays_to_the_same_state() {
     workload(&mut con);
     let (data, expiry, tmpl) = (snapshot(&mut con), expiries(&mut con), templates(&mut con));
 
-    // One module command per write: creations in their absolute form
-    // (`... PXAT <unix-ms>`), writes to existing keys and purges as sent;
-    // never a relative expiry.
+    // One module command per set: creations in their absolute form
+    // (`... PXAT <unix-ms>`), writes to existing keys as sent; purges by
+    // their effects where hash fields can expire, else as sent; never a
+    // relative expiry.
+    let field_expiry = common::has_field_expiry(&mut con);
     let aof = aof_text(&server).to_uppercase();
     for record in [
         "\r\nPXAT\r\n",
         "CALC.HSETEX",
         "CALC.A2BSET",
-        "CALC.PURGEA",
         "CALC.TEMPLATE.SET",
         "CALC.TEMPLATE.DEL",
     ] {
         assert!(aof.contains(record), "AOF lacks {record}");
     }
+    assert_eq!(aof.contains("CALC.PURGEA"), !field_expiry);
+    // `CALC.PURGEA a2b-a|1 a2b-b| 1` over b-ids 7 and 8, in one transaction.
+    let effects = [
+        resp(&["MULTI"]),
+        resp(&["HDEL", "a2b-b|7", "1"]),
+        resp(&["HDEL", "a2b-b|8", "1"]),
+        resp(&["DEL", "a2b-a|1"]),
+        resp(&["EXEC"]),
+    ]
+    .concat()
+    .to_uppercase();
+    assert_eq!(
+        aof.contains(&effects),
+        field_expiry,
+        "{effects:?} in:\n{aof}"
+    );
     for relative in ["\r\nEXPIRE\r\n", "\r\nPEXPIRE\r\n"] {
         assert!(!aof.contains(relative), "never a relative expiry");
     }
@@ -194,6 +211,15 @@ fn the_aof_holds_effects_and_replays_to_the_same_state() {
     assert_eq!(expiries(&mut con), expiry);
     assert_eq!(templates(&mut con), tmpl);
     assert_policy_kept(&mut con);
+}
+
+/// A command as RESP, as the AOF records it.
+fn resp(args: &[&str]) -> String {
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    out
 }
 
 /// The text of the AOF's incremental files (multi-part AOF, Redis 7).
@@ -235,7 +261,13 @@ fn templates_survive_an_aof_rewrite_and_restart() {
     // Writes after the rewrite replay from the new incremental file on top of
     // the base, module commands included.
     more_writes(&mut con);
-    assert!(aof_text(&server).contains("CALC.PURGEA"));
+    assert!(aof_text(&server).contains("CALC.HSETEX"));
+    let purge = if common::has_field_expiry(&mut con) {
+        "\r\nHDEL\r\n"
+    } else {
+        "CALC.PURGEA"
+    };
+    assert!(aof_text(&server).to_uppercase().contains(purge));
     let data = snapshot(&mut con);
     restart_keeps(server, &["--save", "", "--appendonly", "yes"], &data, &tmpl);
 }
@@ -431,21 +463,11 @@ fn keys_logically_expired_on_a_lagging_replica_end_the_same() {
     // Neither side expires keys by itself during the test; the replica sleeps
     // while the primary updates and purges keys that are about to expire, so
     // they are past their expiry when the replica applies the writes.
-    let debug = [
-        "--enable-debug-command",
-        "yes",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ];
+    let mut debug = common::DEBUG.to_vec();
+    debug.extend(["--save", "", "--appendonly", "no"]);
     let primary = Server::start_with(&debug);
     let mut p = primary.client();
-    let mut extra = debug.to_vec();
-    let port = primary.port.to_string();
-    extra.extend(["--replicaof", "127.0.0.1", &port]);
-    let replica = Server::start_with(&extra);
-    replica.wait_for_replica_link();
+    let replica = Server::start_replica_with(&primary, &common::DEBUG);
     let mut r = replica.client();
     for con in [&mut p, &mut r] {
         let _: () = redis::cmd("DEBUG")
@@ -461,18 +483,7 @@ fn keys_logically_expired_on_a_lagging_replica_end_the_same() {
     }
     let _: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut p).unwrap();
 
-    let sleeper = {
-        let url = replica.url();
-        std::thread::spawn(move || {
-            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-            let _: () = redis::cmd("DEBUG")
-                .arg("SLEEP")
-                .arg(2)
-                .query(&mut con)
-                .unwrap();
-        })
-    };
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let sleeper = replica.lag(2.0);
     // Still alive on the primary (its TTL has ~0.8 s left): verbatim writes.
     call(&mut p, &[b"CALC.HSETEX", b"short", b"g", &value, b"100"]).unwrap();
     // A creation the replica applies after its expiry time has passed: it

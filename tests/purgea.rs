@@ -193,6 +193,87 @@ fn acl_is_checked_on_every_derived_key_before_any_change() {
     );
 }
 
+/// The newest `ACL LOG` entry, as field -> value (the fields every server
+/// has: count, reason, context, object, username, age-seconds, client-info).
+fn last_acl_log_entry(admin: &mut Connection) -> std::collections::HashMap<String, Value> {
+    let entries: Vec<Vec<Value>> = redis::cmd("ACL").arg("LOG").query(admin).unwrap();
+    assert_eq!(entries.len(), 1, "one entry: {entries:?}");
+    entries[0]
+        .chunks(2)
+        .map(|pair| match pair {
+            [Value::BulkString(name), value] => {
+                (String::from_utf8_lossy(name).into_owned(), value.clone())
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_derived_key_is_in_the_acl_log_as_a_refused_native_key_is() {
+    let server = Server::start();
+    let mut admin = server.client();
+    stash(&mut admin, LAYOUT);
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "a-only", "on", ">pw", "~a2b-a|*", "+@all"])
+        .query(&mut admin)
+        .unwrap();
+    let mut con = redis::Client::open(format!("redis://a-only:pw@127.0.0.1:{}/", server.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["SETNAME", "purger"])
+        .query(&mut con)
+        .unwrap();
+    let before = snapshot(&mut admin);
+    let _: () = redis::cmd("ACL")
+        .arg("LOG")
+        .arg("RESET")
+        .query(&mut admin)
+        .unwrap();
+
+    let err = call_err(&mut con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]);
+    assert_eq!(
+        err,
+        "NOPERM this user has no permissions to access the 'a2b-b|7' key"
+    );
+    assert_eq!(snapshot(&mut admin), before, "nothing changed");
+    let derived = last_acl_log_entry(&mut admin);
+
+    // The same user refused the same key by a native command.
+    let _: () = redis::cmd("ACL")
+        .arg("LOG")
+        .arg("RESET")
+        .query(&mut admin)
+        .unwrap();
+    let err = call_err(&mut con, &[b"HDEL", b"a2b-b|7", b"1"]);
+    assert!(err.starts_with("NOPERM"), "{err}");
+    let native = last_acl_log_entry(&mut admin);
+
+    for field in ["count", "reason", "object", "username"] {
+        assert_eq!(derived[field], native[field], "{field}");
+    }
+    assert_eq!(text(&derived["reason"]), "key");
+    assert_eq!(text(&derived["object"]), "a2b-b|7");
+    assert_eq!(text(&derived["username"]), "a-only");
+    // Redis names the context of an entry a module adds `module` (a native
+    // command's is `toplevel`); the client is the caller.
+    assert_eq!(text(&derived["context"]), "module");
+    assert_eq!(text(&native["context"]), "toplevel");
+    let client = text(&derived["client-info"]);
+    assert!(client.contains(" name=purger "), "{client}");
+    assert!(client.contains(" user=a-only "), "{client}");
+}
+
 #[test]
 fn a_derived_key_that_is_the_a_key_itself() {
     let server = Server::start();

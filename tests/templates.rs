@@ -133,6 +133,61 @@ fn invalid_definitions_are_refused_and_keep_the_old_one() {
     assert_eq!(get(&mut con, b"t").unwrap(), r#"["keep"]"#);
 }
 
+/// A flat definition of `n` distinct names.
+fn flat(n: usize) -> String {
+    let names: Vec<String> = (0..n).map(|i| format!("name{i}")).collect();
+    serde_json::to_string(&names).unwrap()
+}
+
+#[test]
+fn a_definition_of_40000_names_registers_while_other_clients_are_served() {
+    let server = Server::start();
+    let definition = flat(40_000);
+    let setter = {
+        let mut con = server.client();
+        let definition = definition.clone();
+        std::thread::spawn(move || -> String {
+            redis::cmd("CALC.TEMPLATE.SET")
+                .arg("big")
+                .arg(definition)
+                .query(&mut con)
+                .unwrap()
+        })
+    };
+    let mut other = server.client();
+    let pong: String = redis::cmd("PING").query(&mut other).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(setter.join().unwrap(), "OK");
+    assert_eq!(get(&mut other, b"big").unwrap(), definition);
+}
+
+#[test]
+fn oversized_definitions_are_refused_by_the_limit_they_pass() {
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "t", r#"["keep"]"#);
+    // 100,000 names in under 1 MiB (short hex names): the names limit is
+    // what refuses it.
+    let names: Vec<String> = (0..100_000).map(|i| format!("{i:x}")).collect();
+    let many = serde_json::to_string(&names).unwrap();
+    assert!(many.len() < 1 << 20);
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE.SET", b"t", many.as_bytes()]);
+    assert_eq!(
+        err,
+        "ERR invalid template definition: more than 65536 names, the limit for one template (all levels together)"
+    );
+    // 2 MiB: refused for its size before it is read (it is not even JSON).
+    let huge = vec![b'['; 2 << 20];
+    let err = call_err(&mut con, &[b"CALC.TEMPLATE.SET", b"t", &huge]);
+    assert_eq!(
+        err,
+        "ERR invalid template definition: 2097152 bytes, over the limit of 1048576 bytes (1 MiB) for a definition"
+    );
+    assert_eq!(get(&mut con, b"t").unwrap(), r#"["keep"]"#);
+    // At the limits: 65,536 names registers.
+    register(&mut con, "t", &flat(65_536));
+}
+
 #[test]
 fn flushall_leaves_templates() {
     let server = Server::start();

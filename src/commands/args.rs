@@ -25,30 +25,36 @@ pub struct Expiry {
 }
 
 impl Expiry {
-    /// `seconds`: a positive integer whose expiry cannot overflow; anything
-    /// else is `ERR invalid expire time`.
+    /// `seconds`: an integer (else `ERR value is not an integer or out of
+    /// range`, as `SET ... EX` and `EXPIRE` answer), positive and small enough
+    /// that the expiry cannot overflow (else `ERR invalid expire time`, as
+    /// `SET ... EX`).
     pub fn seconds(seconds: &[u8], command: &'static CStr) -> Result<Expiry, CalcError> {
-        positive_integer(seconds)
-            .filter(|&s| s <= MAX_TTL_SECONDS)
-            .map(|s| Expiry {
-                ms: s * 1000,
-                relative: true,
-                at: OnceCell::new(),
-            })
-            .ok_or(CalcError::InvalidExpire { command })
+        let seconds = redis_integer(seconds).ok_or(CalcError::NotAnInteger)?;
+        if !(1..=MAX_TTL_SECONDS).contains(&seconds) {
+            return Err(CalcError::InvalidExpire { command });
+        }
+        Ok(Expiry {
+            ms: seconds * 1000,
+            relative: true,
+            at: OnceCell::new(),
+        })
     }
 
-    /// `PXAT` unix-time-milliseconds: a positive integer; anything else is
-    /// `ERR invalid expire time`. A time already past creates a key that has
+    /// `PXAT` unix-time-milliseconds: an integer (else `ERR value is not an
+    /// integer or out of range`), positive (else `ERR invalid expire time`),
+    /// as `SET ... PXAT` reads it. A time already past creates a key that has
     /// already expired, as `PEXPIREAT` does on a replica.
     pub fn pxat(at: &[u8], command: &'static CStr) -> Result<Expiry, CalcError> {
-        positive_integer(at)
-            .map(|ms| Expiry {
-                ms,
-                relative: false,
-                at: OnceCell::new(),
-            })
-            .ok_or(CalcError::InvalidExpire { command })
+        let ms = redis_integer(at).ok_or(CalcError::NotAnInteger)?;
+        if ms < 1 {
+            return Err(CalcError::InvalidExpire { command });
+        }
+        Ok(Expiry {
+            ms,
+            relative: false,
+            at: OnceCell::new(),
+        })
     }
 
     /// The absolute unix time in milliseconds; `now_ms` is asked once, at the
@@ -101,17 +107,30 @@ fn is_pxat(word: &[u8]) -> bool {
     word.eq_ignore_ascii_case(b"PXAT")
 }
 
-/// Digits only (no sign, no spaces), folded by hand since it runs on every
-/// write; an empty string folds to 0, which is refused.
-fn positive_integer(digits: &[u8]) -> Option<i64> {
-    digits
-        .iter()
-        .try_fold(0i64, |n, &b| {
-            b.is_ascii_digit()
-                .then(|| n.checked_mul(10)?.checked_add(i64::from(b - b'0')))
-                .flatten()
-        })
-        .filter(|&n| n >= 1)
+/// An integer as Redis reads an argument (`string2ll`): an optional `-`,
+/// then digits without a leading zero (`0` alone is zero, `-0` is not an
+/// integer), within the 64-bit range; no `+`, no spaces, nothing else. Folded
+/// by hand since it runs on every write.
+pub fn redis_integer(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    match digits {
+        [b'0'] if !negative => return Some(0),
+        [b'1'..=b'9', ..] => {}
+        _ => return None,
+    }
+    // Accumulated below zero, so that i64::MIN fits.
+    let below = digits.iter().try_fold(0i64, |n, &b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_sub(i64::from(digit))
+    })?;
+    if negative {
+        Some(below)
+    } else {
+        below.checked_neg()
+    }
 }
 
 #[cfg(test)]
@@ -180,35 +199,79 @@ mod tests {
     }
 
     #[test]
-    fn expiry_numbers_are_positive_and_bounded() {
-        let invalid = CalcError::InvalidExpire { command: CMD };
-        for bad in [
-            "0",
-            "-1",
+    fn integers_are_read_as_redis_reads_them() {
+        for (text, value) in [
+            ("0", 0),
+            ("5", 5),
+            ("-1", -1),
+            ("10", 10),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(redis_integer(text.as_bytes()), Some(value), "{text}");
+        }
+        for text in [
+            "",
+            "-",
+            "05",
+            "00",
+            "-0",
+            "-05",
             "+5",
             " 5",
             "5 ",
-            "",
-            "1.5",
+            "5\n",
+            "1e3",
+            "5.0",
+            "0x10",
             "abc",
+            "5a",
             "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999999",
         ] {
-            assert_eq!(
-                Expiry::seconds(bad.as_bytes(), CMD).unwrap_err(),
-                invalid,
-                "{bad}"
-            );
-            assert_eq!(
-                Expiry::pxat(bad.as_bytes(), CMD).unwrap_err(),
-                invalid,
-                "{bad}"
-            );
+            assert_eq!(redis_integer(text.as_bytes()), None, "{text:?}");
+        }
+        assert_eq!(redis_integer("٥".as_bytes()), None, "non-ASCII digit");
+    }
+
+    fn seconds(text: &str) -> Result<i64, CalcError> {
+        Expiry::seconds(text.as_bytes(), CMD).map(|e| e.ms)
+    }
+
+    fn pxat(text: &str) -> Result<i64, CalcError> {
+        Expiry::pxat(text.as_bytes(), CMD).map(|e| e.ms)
+    }
+
+    #[test]
+    fn seconds_are_an_integer_first_then_a_valid_expiry() {
+        let invalid = Err(CalcError::InvalidExpire { command: CMD });
+        assert_eq!(seconds("5"), Ok(5000));
+        assert_eq!(
+            seconds(&MAX_TTL_SECONDS.to_string()),
+            Ok(MAX_TTL_SECONDS * 1000)
+        );
+        for text in ["05", "+5", " 5", "", "-0", "5.0", "9223372036854775808"] {
+            assert_eq!(seconds(text), Err(CalcError::NotAnInteger), "{text:?}");
+        }
+        for text in ["0", "-1", "-9223372036854775808", "9223372036854775807"] {
+            assert_eq!(seconds(text), invalid, "{text:?}");
         }
         // A TTL whose absolute time could overflow is refused up front.
-        let too_long = (MAX_TTL_SECONDS + 1).to_string();
-        assert!(Expiry::seconds(too_long.as_bytes(), CMD).is_err());
-        assert!(Expiry::seconds(MAX_TTL_SECONDS.to_string().as_bytes(), CMD).is_ok());
-        assert!(Expiry::pxat(i64::MAX.to_string().as_bytes(), CMD).is_ok());
+        assert_eq!(seconds(&(MAX_TTL_SECONDS + 1).to_string()), invalid);
+    }
+
+    #[test]
+    fn pxat_is_an_integer_first_then_positive() {
+        let invalid = Err(CalcError::InvalidExpire { command: CMD });
+        assert_eq!(pxat("1"), Ok(1));
+        assert_eq!(pxat("9223372036854775807"), Ok(i64::MAX));
+        for text in ["05", "+1", "1 ", "", "-0", "1e3"] {
+            assert_eq!(pxat(text), Err(CalcError::NotAnInteger), "{text:?}");
+        }
+        for text in ["0", "-1", "-9223372036854775808"] {
+            assert_eq!(pxat(text), invalid, "{text:?}");
+        }
     }
 
     #[test]

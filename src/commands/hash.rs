@@ -5,7 +5,10 @@
 //! as sent, when every key it writes exists (the replica holds the same keys,
 //! so it adds the same fields and leaves the TTL alone) or when it gave its
 //! expiry as `PXAT`; otherwise as the same command with the absolute time the
-//! created keys got, `... PXAT <unix-ms>`.
+//! created keys got, `... PXAT <unix-ms>`. Field TTLs (Redis 7.4+) change
+//! none of this: a replica or an AOF load never removes a key or a field by
+//! its own clock, so it finds the keys the primary found
+//! (`tests/field_expiry.rs`).
 
 use super::args::{is_pairs, split_expiry, Expiry};
 use super::names;

@@ -4,9 +4,17 @@
 //! a-key's slot are purged here; the ids of the others stay in the a-hash, as
 //! the record of the work left, and are answered.
 //!
-//! It replicates as itself: the replica holds the same a-hash and b-hashes (and
-//! the same slot map), so it derives the same keys and removes the same fields
-//! (one propagated command instead of an HDEL per b-hash and a DEL).
+//! Where a hash field can carry its own TTL (Redis 7.4+), it replicates by its
+//! effects: an `HDEL bkey member` for every b-hash it removed the member from,
+//! then `DEL akey` (or `HDEL akey id` for the ids purged here, with `LOCAL`),
+//! which Redis wraps in MULTI/EXEC, as the design note's Lua purge does.
+//! Replicated as itself, the replica and an AOF load would walk the a-hash
+//! again, later and by their own clock, skip a field whose TTL had passed by
+//! then, and leave its b-hash a member the primary removed. Where no field can
+//! expire, the walk finds exactly what the primary's found (the same a-hash,
+//! b-hashes and slot map), and it replicates as sent: one command instead of
+//! one per b-hash (each `RM_Replicate` costs about 2,000 instructions, even
+//! with no replica and no AOF).
 
 use crate::error::CalcError;
 use crate::printable::printable;
@@ -93,6 +101,7 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     };
     let removed = outcomes.iter().filter(|(removed, _)| *removed).count();
 
+    let by_effects = effects::fields_can_expire();
     for (i, (b_hash, (removed, emptied))) in b_hashes.into_iter().zip(outcomes).enumerate() {
         let events: &[Event] = match (removed, emptied) {
             (true, true) => &[Event::Hdel, Event::Del],
@@ -103,12 +112,25 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
             true => b_hash.close_and_notify(&[events, a_events].concat()),
             false => b_hash.close_and_notify(events),
         }
+        if by_effects && removed {
+            if let Some(bkey) = here.get(i) {
+                effects::replicate_hdel(ctx, bkey, member);
+            }
+        }
     }
     if let Some(a_hash) = a_hash {
         a_hash.close_and_notify(a_events);
     }
-    // The a-hash existed, so something changed.
-    effects::verbatim(ctx);
+    if !by_effects {
+        // The a-hash existed, so something changed.
+        effects::verbatim(ctx);
+    } else if a_events.last() == Some(&Event::Del) && done_ids.is_empty() {
+        effects::replicate_del(ctx, akey);
+    } else if a_events.first() == Some(&Event::Hdel) {
+        for id in &done_ids {
+            effects::replicate_hdel(ctx, akey, id);
+        }
+    }
     answer(reply, local, removed, &elsewhere, prefix);
     Ok(())
 }

@@ -1,12 +1,67 @@
 //! What a write tells the rest of the server: keyspace notifications (fired
 //! through `HashKey::close_and_notify`, so a key is always closed first) and
 //! replication to replicas and the AOF.
+//!
+//! No write ever replicates a relative expiry. A write replicates as sent
+//! (`verbatim`) where the data the replica already holds decides the whole
+//! outcome (keys that exist) or the call gave an absolute expiry; as its
+//! absolute form (`... PXAT <unix-ms>`), the time the keys it created got;
+//! or, where the outcome depends on what the server reads at the time (a
+//! purge walks fields that may carry their own TTL), by its effects, native
+//! commands that Redis wraps in MULTI/EXEC (`replicate_hdel`, `replicate_del`).
 
 use std::ffi::{c_longlong, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::raw;
 
-use super::{Arg, Ctx};
+use super::{Arg, Ctx, RedisStr};
+
+/// Whether a hash field can carry its own TTL on this server, so that what a
+/// command reads can differ, by the clock alone, between the primary, a
+/// replica and an AOF load. Yes until the load has placed the server.
+static FIELDS_CAN_EXPIRE: AtomicBool = AtomicBool::new(true);
+
+/// Places the server at load: hash-field expiry exists from Redis 7.4 and
+/// Valkey 9. A server that cannot be placed counts as having it, which only
+/// costs replication by effects where it was not needed.
+#[cfg(not(any(test, fuzzing)))]
+pub fn detect_field_expiry(ctx: Ctx) {
+    // SAFETY: called from RedisModule_OnLoad with its context; the optional
+    // calls are used only where present; the info data is freed before
+    // returning and the field pointer is not kept.
+    let none = unsafe {
+        let version = match raw::RedisModule_GetServerVersion {
+            Some(version) => version(),
+            None => return,
+        };
+        let (Some(get), Some(field), Some(free)) = (
+            raw::RedisModule_GetServerInfo,
+            raw::RedisModule_ServerInfoGetFieldC,
+            raw::RedisModule_FreeServerInfo,
+        ) else {
+            return;
+        };
+        let info = get(ctx.ptr, c"server".as_ptr());
+        if info.is_null() {
+            return;
+        }
+        // Valkey reports its own version here (8.0.1 is 0x080001).
+        let valkey = !field(info, c"valkey_version".as_ptr()).is_null();
+        free(ctx.ptr, info);
+        if valkey {
+            version < 0x09_00_00
+        } else {
+            version < 0x07_04_00
+        }
+    };
+    FIELDS_CAN_EXPIRE.store(!none, Ordering::Relaxed);
+}
+
+/// See `FIELDS_CAN_EXPIRE`.
+pub fn fields_can_expire() -> bool {
+    FIELDS_CAN_EXPIRE.load(Ordering::Relaxed)
+}
 
 /// A keyspace event, as the native command that makes the same change fires it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,4 +127,27 @@ pub fn replicate(ctx: Ctx, command: &CStr, args: &[Arg], pxat: Option<i64>) {
             ),
         }
     };
+}
+
+/// `HDEL key field`, one effect of a command replicated by its effects.
+pub fn replicate_hdel(ctx: Ctx, key: &impl RedisStr, field: &impl RedisStr) {
+    // SAFETY: the command's context; "ss" takes the two live Redis strings
+    // (Redis retains what it keeps).
+    unsafe {
+        raw::RedisModule_Replicate.unwrap()(
+            ctx.ptr,
+            c"HDEL".as_ptr(),
+            c"ss".as_ptr(),
+            key.ptr(),
+            field.ptr(),
+        );
+    }
+}
+
+/// `DEL key`, one effect of a command replicated by its effects.
+pub fn replicate_del(ctx: Ctx, key: &impl RedisStr) {
+    // SAFETY: as in `replicate_hdel`.
+    unsafe {
+        raw::RedisModule_Replicate.unwrap()(ctx.ptr, c"DEL".as_ptr(), c"s".as_ptr(), key.ptr());
+    }
 }

@@ -278,8 +278,9 @@ impl<'a> DerivedKeyCheck<'a> {
             .is_none_or(|(_, declared_slot)| key_slot(key) == declared_slot)
     }
 
-    /// The user may write `key`, and in a cluster it hashes to the declared
-    /// key's slot (which Redis already routed here). Opens nothing.
+    /// The user may write `key` (a refusal is logged in `ACL LOG`), and in a
+    /// cluster it hashes to the declared key's slot (which Redis already
+    /// routed here). Opens nothing.
     fn check_access(&self, key: &OwnedString) -> Result<(), KeyError> {
         if !self.user.is_null() {
             // SAFETY: a live module user and a live key name.
@@ -291,6 +292,18 @@ impl<'a> DerivedKeyCheck<'a> {
                 )
             };
             if allowed != raw::REDISMODULE_OK as i32 {
+                // The ACL LOG entry a refused declared key gets: reason `key`,
+                // the key, the user, the client (context `module`).
+                // SAFETY: the command's context, the user this check holds
+                // and a live key string; Redis copies what it keeps.
+                unsafe {
+                    raw::RedisModule_ACLAddLogEntry.unwrap()(
+                        self.ctx.ptr,
+                        self.user,
+                        key.ptr(),
+                        raw::RedisModuleACLLogEntryReason_REDISMODULE_ACL_LOG_KEY,
+                    );
+                }
                 return Err(KeyError::NoPerm {
                     key: key.bytes().to_vec(),
                 });

@@ -38,8 +38,10 @@ impl Cluster {
                         "yes",
                         "--cluster-config-file",
                         "nodes.conf",
+                        // Long enough that a node starved of CPU on a loaded
+                        // 2-core machine is not failed over by its peers.
                         "--cluster-node-timeout",
-                        "1000",
+                        "5000",
                         "--save",
                         "",
                         "--appendonly",
@@ -116,6 +118,22 @@ impl Cluster {
             .into_iter()
             .find(|n| owns_slot(&mut n.client(), slot))
             .expect("a primary serves every slot")
+    }
+
+    /// Each node's port, role and templates, for a failure message.
+    pub fn describe(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let mut con = n.client();
+                let names: Vec<String> = redis::cmd("CALC.TEMPLATE")
+                    .arg("LIST")
+                    .query(&mut con)
+                    .unwrap_or_default();
+                format!("{} {} {:?}", n.port, Cluster::role(n), names)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     pub fn node_id(node: &Server) -> String {

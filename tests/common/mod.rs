@@ -135,6 +135,36 @@ impl Server {
         replica
     }
 
+    /// A replica of `primary` with `extra` configuration (e.g. [`DEBUG`]) and
+    /// persistence off, returned once its link is up.
+    pub fn start_replica_with(primary: &Server, extra: &[&str]) -> Server {
+        let port = primary.port.to_string();
+        let mut args = vec!["--save", "", "--appendonly", "no"];
+        args.extend_from_slice(extra);
+        args.extend(["--replicaof", "127.0.0.1", &port]);
+        let replica = Server::start_with(&args);
+        replica.wait_for_replica_link();
+        replica
+    }
+
+    /// Makes this server stop answering, and stop applying its primary's
+    /// stream, for `secs` seconds (`DEBUG SLEEP` from its own connection; the
+    /// server needs [`DEBUG`]). Returns once the sleep has surely begun; join
+    /// the handle to wait for its end.
+    pub fn lag(&self, secs: f64) -> std::thread::JoinHandle<()> {
+        let url = self.url();
+        let sleeper = std::thread::spawn(move || {
+            let mut con = connect(&url);
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(secs)
+                .query(&mut con)
+                .expect("DEBUG SLEEP");
+        });
+        sleep(Duration::from_millis(200));
+        sleeper
+    }
+
     /// Waits until this server is a replica whose link to its primary is up.
     pub fn wait_for_replica_link(&self) {
         let mut con = self.client();
@@ -208,6 +238,19 @@ impl Drop for Server {
         self.stop();
     }
 }
+
+/// Configuration that enables `DEBUG` (SLEEP, LOADAOF, SET-ACTIVE-EXPIRE).
+pub const DEBUG: [&str; 2] = ["--enable-debug-command", "yes"];
+
+/// Configuration of a server that logs every write to its AOF at once.
+pub const AOF_ALWAYS: [&str; 6] = [
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+];
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -485,4 +528,118 @@ pub fn stash(
         .arg(value)
         .arg(seconds)
         .query(con)
+}
+
+/// Whether the server has hash-field expiry (`HPEXPIRE`: Redis 7.4+; not
+/// Valkey 8.0).
+pub fn has_field_expiry(con: &mut Connection) -> bool {
+    let info: Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("HPEXPIRE")
+        .query(con)
+        .expect("command info");
+    matches!(info, Value::Array(ref v) if v.first().is_some_and(|c| *c != Value::Nil))
+}
+
+/// The server's name and version as `INFO server` gives them, for messages.
+pub fn server_name(con: &mut Connection) -> String {
+    match info_field(con, "server", "valkey_version") {
+        Some(v) => format!("Valkey {v}"),
+        None => format!(
+            "Redis {}",
+            info_field(con, "server", "redis_version").unwrap_or_default()
+        ),
+    }
+}
+
+/// One hash as [`hashes`] sees it: its live fields, sorted, and its absolute
+/// expiry (`PEXPIRETIME`, -1 for none).
+pub type HashState = (Vec<(Vec<u8>, Vec<u8>)>, i64);
+
+/// Every hash in the keyspace as a client reads it: `HGETALL` (which leaves
+/// out fields whose own TTL has passed) and `PEXPIRETIME`. A hash with no
+/// live field reads as absent, as it is once the primary reclaims its fields,
+/// so two servers compare equal whichever of them has reclaimed them yet.
+pub fn hashes(con: &mut Connection) -> std::collections::BTreeMap<Vec<u8>, HashState> {
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).expect("keys");
+    let mut out = std::collections::BTreeMap::new();
+    for key in keys {
+        let mut fields: Vec<(Vec<u8>, Vec<u8>)> =
+            redis::cmd("HGETALL").arg(&key).query(con).expect("hgetall");
+        if fields.is_empty() {
+            continue;
+        }
+        fields.sort();
+        let at: i64 = redis::cmd("PEXPIRETIME")
+            .arg(&key)
+            .query(con)
+            .expect("pexpiretime");
+        out.insert(key, (fields, at));
+    }
+    out
+}
+
+/// `DEBUG LOADAOF`: the server empties itself and loads its AOF again, as a
+/// restart would (the server needs [`DEBUG`] and an AOF).
+pub fn reload_aof(con: &mut Connection) {
+    let _: () = redis::cmd("DEBUG")
+        .arg("LOADAOF")
+        .query(con)
+        .expect("DEBUG LOADAOF");
+}
+
+/// Expiry arguments a writer must refuse exactly as Redis refuses them:
+/// leading zeros, signs, spaces, fractions, other bases, the 64-bit bounds,
+/// zero and negatives.
+pub const BAD_TIMES: &[&[u8]] = &[
+    b"05",
+    b"00",
+    b"-05",
+    b"-0",
+    b"+5",
+    b" 5",
+    b"5 ",
+    b"",
+    b"abc",
+    b"1.5",
+    b"1e3",
+    b"0x10",
+    b"\0",
+    b"0",
+    b"-1",
+    b"9223372036854775807",
+    b"9223372036854775",
+    b"9223372036854775808",
+    b"-9223372036854775808",
+    b"99999999999999999999",
+];
+
+/// How this server answers `SET <probe> v <unit> <time>` (`unit` is `EX` or
+/// `PXAT`): `None` when it accepts it (the probe key is deleted again), else
+/// the error, with SET's name in it replaced by `command`, so that it reads
+/// as the module's command must answer the same time.
+pub fn native_time_error(
+    con: &mut Connection,
+    unit: &str,
+    time: &[u8],
+    command: &str,
+) -> Option<String> {
+    const PROBE: &[u8] = b"calc-test-native-probe";
+    let answer = call(con, &[b"SET", PROBE, b"v", unit.as_bytes(), time]);
+    let _: () = redis::cmd("DEL").arg(PROBE).query(con).expect("del");
+    answer.err().map(|e| {
+        let text = format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""));
+        text.trim().replace("'set'", &format!("'{command}'"))
+    })
+}
+
+/// How this server answers `EXPIRE <missing key> <time>`: `None` when it
+/// takes `time` as an integer, else its error.
+pub fn native_integer_error(con: &mut Connection, time: &[u8]) -> Option<String> {
+    call(con, &[b"EXPIRE", b"calc-test-missing-key", time])
+        .err()
+        .map(|e| {
+            let text = format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""));
+            text.trim().to_string()
+        })
 }
