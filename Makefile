@@ -72,12 +72,13 @@ bench: build $(VENV)/.installed
 	ROUNDS=$(ROUNDS) $(CARGO) bench --bench compare
 	$(VENV)/bin/python bench/plot.py
 
-# libFuzzer on the decoder and the template parser, FUZZ_SECONDS per target.
+# libFuzzer on the decoder, the template parser and the JSON packer,
+# FUZZ_SECONDS per target.
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the stable toolchain
 # accept them. New crashes are copied to fuzz/regressions/, which `make test`
 # replays.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := decode template
+FUZZ_TARGETS := decode template pack
 fuzz: deps
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \

@@ -4,6 +4,8 @@
 
 pub mod commands;
 pub mod error;
+pub mod json_pack;
+pub mod json_print;
 #[cfg(not(any(test, fuzzing)))]
 mod module;
 pub mod msgpack;

@@ -14,7 +14,7 @@ use std::fmt;
 use rmp::Marker;
 
 use crate::printable::printable;
-use crate::template::Template;
+use crate::template::{Entry, Template};
 
 /// Deepest nesting accepted, counting the template's own levels: for templates
 /// (`[name, sub]` levels) and for stored values (arrays and maps).
@@ -50,6 +50,11 @@ pub enum DecodeError {
     },
     /// The template requires a fingerprint and the value has none.
     NoFingerprint,
+    /// A string in top-level entry `entry` is not UTF-8: JSON has no form
+    /// for it (`CALC.GETJSON`).
+    NotUtf8 {
+        entry: String,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -81,6 +86,10 @@ impl fmt::Display for DecodeError {
             DecodeError::NoFingerprint => write!(
                 f,
                 "the value carries no template fingerprint and the template requires one"
+            ),
+            DecodeError::NotUtf8 { entry } => write!(
+                f,
+                "entry '{entry}' holds bytes that are not UTF-8, which JSON cannot express (CALC.GETDICT reads them)"
             ),
             DecodeError::BadDogpileHeader => write!(
                 f,
@@ -188,25 +197,93 @@ pub fn decode_with_template<S: Sink>(
     fingerprint_required: bool,
     sink: &mut S,
 ) -> Result<(), DecodeError> {
-    let payload = strip_dogpile_header(stored)?;
-    let payload = match payload {
-        [0xd6, FINGERPRINT_EXT_TYPE, a, b, c, d, rest @ ..] => {
-            let found = [*a, *b, *c, *d];
-            if found != template.fingerprint {
-                return Err(DecodeError::OtherDefinition { found });
-            }
-            rest
-        }
-        _ if fingerprint_required => return Err(DecodeError::NoFingerprint),
-        _ => payload,
-    };
+    let payload = payload_of(stored, template, fingerprint_required)?;
     let mut cursor = Cursor {
         buf: payload,
         pos: 0,
     };
     let what = || format!("template '{}'", printable(template_name));
     decode_templated(&mut cursor, template, sink, 1, &what)?;
-    let trailing = payload.len() - cursor.pos;
+    no_trailing_bytes(&cursor)
+}
+
+/// A stored value validated against its template, with the place of each
+/// top-level entry's value, so that any of them can be decoded on its own
+/// (`CALC.GETVALUES`) by the same decoder, without decoding the others again.
+pub struct Located<'a> {
+    payload: &'a [u8],
+    /// Where entry `i`'s value starts; one more for the end of the last.
+    bounds: Vec<usize>,
+}
+
+/// Validates `stored` as `decode_with_template` does (same errors) and
+/// records where each top-level entry's value lies.
+pub fn locate_entries<'a>(
+    stored: &'a [u8],
+    template: &Template,
+    template_name: &[u8],
+    fingerprint_required: bool,
+) -> Result<Located<'a>, DecodeError> {
+    let payload = payload_of(stored, template, fingerprint_required)?;
+    let mut cursor = Cursor {
+        buf: payload,
+        pos: 0,
+    };
+    let what = || format!("template '{}'", printable(template_name));
+    template_array(&mut cursor, template, &what)?;
+    let mut bounds = Vec::with_capacity(template.entries.len() + 1);
+    for entry in &template.entries {
+        bounds.push(cursor.pos);
+        decode_entry(&mut cursor, entry, &mut Validate, 1)?;
+    }
+    bounds.push(cursor.pos);
+    no_trailing_bytes(&cursor)?;
+    Ok(Located { payload, bounds })
+}
+
+impl Located<'_> {
+    /// Decodes the value of top-level entry `index` of `template` (the one it
+    /// was located with) into `sink`: a sub-template entry as its nested map.
+    /// The value was validated, so this cannot fail half-way; an index out of
+    /// range emits nothing.
+    pub fn emit<S: Sink>(&self, template: &Template, index: usize, sink: &mut S) {
+        let (Some(entry), Some(&start), Some(&end)) = (
+            template.entries.get(index),
+            self.bounds.get(index),
+            self.bounds.get(index + 1),
+        ) else {
+            return;
+        };
+        let Some(buf) = self.payload.get(..end) else {
+            return;
+        };
+        let mut cursor = Cursor { buf, pos: start };
+        let _ = decode_entry(&mut cursor, entry, sink, 1);
+    }
+}
+
+/// The msgpack array behind the optional dogpile header and fingerprint.
+fn payload_of<'a>(
+    stored: &'a [u8],
+    template: &Template,
+    fingerprint_required: bool,
+) -> Result<&'a [u8], DecodeError> {
+    let payload = strip_dogpile_header(stored)?;
+    match payload {
+        [0xd6, FINGERPRINT_EXT_TYPE, a, b, c, d, rest @ ..] => {
+            let found = [*a, *b, *c, *d];
+            if found != template.fingerprint {
+                return Err(DecodeError::OtherDefinition { found });
+            }
+            Ok(rest)
+        }
+        _ if fingerprint_required => Err(DecodeError::NoFingerprint),
+        _ => Ok(payload),
+    }
+}
+
+fn no_trailing_bytes(cursor: &Cursor) -> Result<(), DecodeError> {
+    let trailing = cursor.buf.len().saturating_sub(cursor.pos);
     if trailing > 0 {
         return Err(DecodeError::TrailingBytes { count: trailing });
     }
@@ -244,6 +321,21 @@ fn decode_templated<S: Sink>(
     if depth > MAX_DEPTH {
         return Err(DecodeError::TooDeep);
     }
+    let count = template_array(cursor, template, what)?;
+    sink.map(count);
+    for entry in &template.entries {
+        sink.bytes(entry.name.as_bytes());
+        decode_entry(cursor, entry, sink, depth)?;
+    }
+    Ok(())
+}
+
+/// Reads the array header of a templated level: one value per entry.
+fn template_array(
+    cursor: &mut Cursor,
+    template: &Template,
+    what: &dyn Fn() -> String,
+) -> Result<usize, DecodeError> {
     let (marker, _) = cursor.marker()?;
     let found = cursor
         .array_len(marker)?
@@ -258,18 +350,24 @@ fn decode_templated<S: Sink>(
             found,
         });
     }
-    sink.map(expected);
-    for entry in &template.entries {
-        sink.bytes(entry.name.as_bytes());
-        match &entry.sub {
-            Some(sub) => {
-                let nested = || format!("entry '{}'", printable(entry.name.as_bytes()));
-                decode_templated(cursor, sub, sink, depth + 1, &nested)?
-            }
-            None => decode_value(cursor, sink, depth)?,
+    Ok(expected)
+}
+
+/// The value of one entry of a templated level at `depth`: a nested map for a
+/// sub-template, any msgpack value otherwise.
+fn decode_entry<S: Sink>(
+    cursor: &mut Cursor,
+    entry: &Entry,
+    sink: &mut S,
+    depth: usize,
+) -> Result<(), DecodeError> {
+    match &entry.sub {
+        Some(sub) => {
+            let nested = || format!("entry '{}'", printable(entry.name.as_bytes()));
+            decode_templated(cursor, sub, sink, depth + 1, &nested)
         }
+        None => decode_value(cursor, sink, depth),
     }
-    Ok(())
 }
 
 fn value_of(what: &dyn Fn() -> String) -> String {
@@ -533,6 +631,42 @@ mod tests {
                 "bytes:k",
                 "array:0",
             ]
+        );
+    }
+
+    #[test]
+    fn located_entries_emit_what_the_whole_decode_emits_for_them() {
+        let def = r#"["n",["meta",["x","y"]],"b"]"#;
+        let t = template(def);
+        let mut bytes = vec![0xd6, FINGERPRINT_EXT_TYPE];
+        bytes.extend_from_slice(&t.fingerprint);
+        encode::write_array_len(&mut bytes, 3).unwrap();
+        encode::write_sint(&mut bytes, -5).unwrap();
+        encode::write_array_len(&mut bytes, 2).unwrap();
+        encode::write_str(&mut bytes, "hi").unwrap();
+        encode::write_array_len(&mut bytes, 1).unwrap();
+        encode::write_f64(&mut bytes, 3.9).unwrap();
+        encode::write_bool(&mut bytes, true).unwrap();
+        let whole = decode(&bytes, def).unwrap();
+        let located = locate_entries(&bytes, &t, b"t", true).unwrap();
+        let one = |i: usize| {
+            let mut rec = Record::default();
+            located.emit(&t, i, &mut rec);
+            rec.0
+        };
+        assert_eq!(one(0), ["int:-5"]);
+        assert_eq!(one(1), whole[4..10]);
+        assert_eq!(one(1)[0], "map:2");
+        assert_eq!(one(2), ["bool:true"]);
+        assert!(one(3).is_empty());
+        // Located values are validated whole: a bad entry elsewhere fails.
+        let mut bad = bytes.clone();
+        bad.pop();
+        bad.push(0xc1);
+        assert!(locate_entries(&bad, &t, b"t", false).is_err());
+        assert_eq!(
+            locate_entries(&bytes[6..], &t, b"t", true).err(),
+            Some(DecodeError::NoFingerprint)
         );
     }
 

@@ -148,6 +148,55 @@ impl Template {
     }
 }
 
+/// Finds the entries of one template level by name, for lookups that come
+/// from input (a JSON object's names, GETVALUES's arguments). The expected
+/// position is tried first (names usually come in template order); a level of
+/// more than `SCAN_LIMIT` names gets a sorted index on its first miss, so a
+/// lookup is never a scan of a large level and the work stays O(n log n).
+pub struct NameIndex<'t> {
+    entries: &'t [Entry],
+    sorted: Option<Vec<usize>>,
+}
+
+const SCAN_LIMIT: usize = 16;
+
+impl<'t> NameIndex<'t> {
+    pub fn new(template: &'t Template) -> NameIndex<'t> {
+        NameIndex {
+            entries: &template.entries,
+            sorted: None,
+        }
+    }
+
+    /// The position of the entry called `name`, trying `hint` first.
+    pub fn find(&mut self, name: &[u8], hint: usize) -> Option<usize> {
+        if self
+            .entries
+            .get(hint)
+            .is_some_and(|e| e.name.as_bytes() == name)
+        {
+            return Some(hint);
+        }
+        let entries = self.entries;
+        if entries.len() <= SCAN_LIMIT {
+            return entries.iter().position(|e| e.name.as_bytes() == name);
+        }
+        let sorted = self.sorted.get_or_insert_with(|| {
+            let mut order: Vec<usize> = (0..entries.len()).collect();
+            order.sort_unstable_by(|&a, &b| entries[a].name.cmp(&entries[b].name));
+            order
+        });
+        let found = sorted
+            .binary_search_by(|&i| {
+                entries
+                    .get(i)
+                    .map_or(std::cmp::Ordering::Less, |e| e.name.as_bytes().cmp(name))
+            })
+            .ok()?;
+        sorted.get(found).copied()
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -231,6 +280,23 @@ mod tests {
                 .fingerprint_hex(),
             "bac51ee3"
         );
+    }
+
+    #[test]
+    fn name_index_finds_every_name_small_and_large() {
+        for size in [3, SCAN_LIMIT, SCAN_LIMIT + 1, 500] {
+            let names: Vec<String> = (0..size)
+                .map(|i| format!("n{}", (i * 7919) % 100_003))
+                .collect();
+            let t = Template::parse(serde_json::to_string(&names).unwrap().as_bytes()).unwrap();
+            let mut index = NameIndex::new(&t);
+            for (i, name) in names.iter().enumerate().rev() {
+                assert_eq!(index.find(name.as_bytes(), 0), Some(i), "{size}: {name}");
+                assert_eq!(index.find(name.as_bytes(), i), Some(i));
+            }
+            assert_eq!(index.find(b"absent", 0), None);
+            assert_eq!(index.find(b"n0", usize::MAX), Some(0));
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 #![no_main]
 //! The msgpack decoder against built-in templates: see `fuzz/checks.rs`.
-use redis_calc::{msgpack, template};
+use redis_calc::{json_pack, json_print, msgpack, template};
 
 // Each target uses its own part of the shared checks.
 #[allow(dead_code)]
