@@ -5,6 +5,7 @@
 use std::ffi::CStr;
 use std::fmt;
 
+use crate::json_pack::PackError;
 use crate::msgpack::DecodeError;
 use crate::printable::printable;
 use crate::redis::keys::KeyError;
@@ -50,6 +51,16 @@ pub enum CalcError {
         field: String,
         error: DecodeError,
     },
+    /// A JSON value CALC.SETDICT cannot pack against its template.
+    Pack {
+        field: String,
+        error: PackError,
+    },
+    /// A name the template lacks (CALC.GETVALUES).
+    UnknownName {
+        name: String,
+        template: String,
+    },
 }
 
 impl CalcError {
@@ -57,6 +68,12 @@ impl CalcError {
     /// that does not match the template it is read with.
     pub fn is_decode(&self) -> bool {
         matches!(self, CalcError::Decode(_) | CalcError::DecodeField { .. })
+    }
+
+    /// Pack errors are counted in `INFO calc`: a writer sent JSON that does
+    /// not fit the template.
+    pub fn is_pack(&self) -> bool {
+        matches!(self, CalcError::Pack { .. })
     }
 }
 
@@ -127,6 +144,10 @@ impl fmt::Display for CalcError {
             CalcError::Syntax { reason } => write!(f, "ERR syntax error: {reason}"),
             CalcError::Decode(e) => write!(f, "ERR {e}"),
             CalcError::DecodeField { field, error } => write!(f, "ERR field '{field}': {error}"),
+            CalcError::Pack { field, error } => write!(f, "ERR field '{field}': {error}"),
+            CalcError::UnknownName { name, template } => {
+                write!(f, "ERR template '{template}' has no name '{name}'")
+            }
         }
     }
 }

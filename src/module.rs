@@ -69,6 +69,7 @@ fn info(section: &mut InfoSection) {
     let counters = [
         (c"commands_served", &stats::COMMANDS_SERVED),
         (c"decode_errors", &stats::DECODE_ERRORS),
+        (c"pack_errors", &stats::PACK_ERRORS),
         (c"mismatches_read_as_nil", &stats::MISMATCHES_READ_AS_NIL),
     ];
     for (name, counter) in counters {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::msgpack::{decode_with_template, DecodeError, Sink};
+use crate::msgpack::{decode_with_template, locate_entries, DecodeError, Located, Sink};
 use crate::printable::printable;
 use crate::template::Template;
 
@@ -103,6 +103,12 @@ impl Registered {
     ) -> Result<(), DecodeError> {
         let required = self.policy.fingerprint_required;
         decode_with_template(stored, &self.template, name, required, sink)
+    }
+
+    /// Validates `stored` as `decode` does and locates its top-level entries.
+    pub fn locate<'a>(&self, stored: &'a [u8], name: &[u8]) -> Result<Located<'a>, DecodeError> {
+        let required = self.policy.fingerprint_required;
+        locate_entries(stored, &self.template, name, required)
     }
 }
 

@@ -1,14 +1,15 @@
 //! The module against the design note's Lua scripts: one seeded random sequence
 //! of operations runs on two servers, through the scripts on one and through
 //! the module on the other. Final data, TTL presence and the multiset of
-//! keyspace events must be the same.
+//! keyspace events must be the same. And CALC.GETJSON against what a Python
+//! client prints for the same stored values (msgpack-python + json).
 
 mod common;
 
 use std::time::Duration;
 
 use common::lua::{HSET_MANY_WITH_EXPIRY, HSET_WITH_EXPIRY, PURGE};
-use common::{call, snapshot, Server};
+use common::{call, pack, register, snapshot, Server};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::{Connection, Script, Value};
@@ -325,5 +326,192 @@ fn thousands_of_random_operations_end_the_same_as_the_lua_scripts() {
                 "seed {seed}: no {kind} event exercised"
             );
         }
+    }
+}
+
+/// The template the JSON differential decodes against: flat and nested names.
+const JSON_TEMPLATE: &str = r#"["a","bb",["meta",["x","y",["deep",["z"]]]],"list","map"]"#;
+
+/// What a Python client prints for a stored value: `msgpack.unpackb`, the
+/// values zipped with the template's names, `json.dumps`. Where JSON has no
+/// form, the module's documented one: NaN and infinities as null (Python
+/// would print `NaN`, which is not JSON); bin values are UTF-8 text here.
+const PYTHON_PRINTER: &str = r#"
+import json, math, sys
+import msgpack
+
+def named(values, template):
+    out = {}
+    for entry, value in zip(template, values):
+        if isinstance(entry, str):
+            out[entry] = value
+        else:
+            out[entry[0]] = named(value, entry[1])
+    return out
+
+def jsonable(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, bytes):
+        return v.decode("utf-8")
+    if isinstance(v, list):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {jsonable(k) if isinstance(k, bytes) else k: jsonable(x) for k, x in v.items()}
+    return v
+
+template = json.loads(sys.argv[1])
+for line in sys.stdin:
+    values = msgpack.unpackb(bytes.fromhex(line.strip()), raw=False, strict_map_key=False)
+    print(json.dumps(jsonable(named(values, template))))
+"#;
+
+/// The Python of the `.venv` `make test` creates (with msgpack-python).
+fn venv_python() -> std::path::PathBuf {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: `make test` creates it (or `make .venv/.installed`)",
+        python.display()
+    );
+    python
+}
+
+fn random_text(rng: &mut StdRng) -> String {
+    const PIECES: &[&str] = &[
+        "a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1f}", "\u{7f}", "é", "漢",
+        "😀", "\u{2028}", "\u{fffd}",
+    ];
+    (0..rng.gen_range(0..12))
+        .map(|_| PIECES[rng.gen_range(0..PIECES.len())])
+        .collect()
+}
+
+fn random_float(rng: &mut StdRng) -> f64 {
+    const SPECIAL: &[f64] = &[
+        0.1 + 0.2,
+        1e308,
+        -1e308,
+        5e-324,
+        2.0,
+        -0.0,
+        0.0,
+        1e16,
+        1e-7,
+        3.9,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+    ];
+    match rng.gen_range(0..3) {
+        0 => SPECIAL[rng.gen_range(0..SPECIAL.len())],
+        1 => f64::from_bits(rng.gen()),
+        _ => rng.gen_range(-1e6..1e6),
+    }
+}
+
+/// Any msgpack value a writer might store (no extension types, which no
+/// decoder answers; map keys strings, integers or nil, which Python can hold).
+fn random_value(rng: &mut StdRng, depth: u32) -> rmpv::Value {
+    use rmpv::Value as Mp;
+    let containers = if depth < 4 { 9 } else { 7 };
+    match rng.gen_range(0..containers) {
+        0 => Mp::Nil,
+        1 => Mp::Boolean(rng.gen()),
+        2 => match rng.gen_range(0..4) {
+            0 => Mp::from(i64::MIN),
+            1 => Mp::from(u64::MAX),
+            2 => Mp::from(rng.gen::<u64>()),
+            _ => Mp::from(rng.gen_range(-300i64..300)),
+        },
+        3 => Mp::F64(random_float(rng)),
+        4 => Mp::F32(random_float(rng) as f32),
+        5 => Mp::from(random_text(rng)),
+        6 => Mp::Binary(random_text(rng).into_bytes()),
+        7 => Mp::Array(
+            (0..rng.gen_range(0..4))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
+        _ => Mp::Map(
+            (0..rng.gen_range(0..4))
+                .map(|i| {
+                    let key = match rng.gen_range(0..3) {
+                        0 => Mp::from(format!("k{}", random_text(rng))),
+                        1 => Mp::from(i * 1000 - rng.gen_range(0..3)),
+                        _ => Mp::Nil,
+                    };
+                    (key, random_value(rng, depth + 1))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// A stored value for JSON_TEMPLATE: its five entries, `meta` nested.
+fn random_stored(rng: &mut StdRng) -> Vec<u8> {
+    use rmpv::Value as Mp;
+    let mut any = || random_value(rng, 1);
+    let (a, bb, x, y, z, list, map) = (any(), any(), any(), any(), any(), any(), any());
+    pack(&Mp::Array(vec![
+        a,
+        bb,
+        Mp::Array(vec![x, y, Mp::Array(vec![z])]),
+        list,
+        map,
+    ]))
+}
+
+#[test]
+fn getjson_prints_what_msgpack_python_and_json_print() {
+    let python = venv_python();
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "diff", JSON_TEMPLATE);
+    let mut rng = StdRng::seed_from_u64(21);
+    let values: Vec<Vec<u8>> = (0..1000).map(|_| random_stored(&mut rng)).collect();
+    let mut pipe = redis::pipe();
+    for (i, value) in values.iter().enumerate() {
+        pipe.cmd("HSET").arg("json").arg(i).arg(value).ignore();
+    }
+    for i in 0..values.len() {
+        pipe.cmd("CALC.GETJSON").arg("json").arg(i).arg("diff");
+    }
+    let printed: Vec<String> = pipe.query(&mut con).unwrap();
+
+    let mut child = std::process::Command::new(python)
+        .args(["-c", PYTHON_PRINTER, JSON_TEMPLATE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = values
+        .iter()
+        .map(|v| v.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n")
+        .collect();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).unwrap();
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success(), "python failed");
+    let by_python: Vec<&str> = std::str::from_utf8(&output.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    assert_eq!(by_python.len(), values.len());
+
+    for (i, (ours, theirs)) in printed.iter().zip(&by_python).enumerate() {
+        let ours_parsed: serde_json::Value = serde_json::from_str(ours)
+            .unwrap_or_else(|e| panic!("value {i}: invalid JSON ({e}): {ours}"));
+        let theirs_parsed: serde_json::Value = serde_json::from_str(theirs).unwrap();
+        assert_eq!(
+            ours_parsed, theirs_parsed,
+            "value {i}:\n module: {ours}\n python: {theirs}"
+        );
     }
 }

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    call, expiries, info_field, pack, register, snapshot, templates, wait_until, Server, PERMS,
+    aof_text, call, expiries, info_field, pack, register, snapshot, templates, wait_until, Server,
+    PERMS, PERMS_JSON,
 };
 use redis::{Connection, Value};
 
@@ -57,6 +58,16 @@ fn workload(con: &mut Connection) {
     }
     call(con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]).unwrap();
     call(con, &[b"CALC.PURGEA", b"a2b-b|10", b"a2b-a|", b"10"]).unwrap();
+    // JSON writes, on a new key and on an existing one.
+    common::setdict(con, "dict", "perms", &[("1", PERMS_JSON)], &["600"]).unwrap();
+    common::setdict(
+        con,
+        "calculated-a|1",
+        "perms",
+        &[("2", PERMS_JSON)],
+        &["600"],
+    )
+    .unwrap();
     call(con, &[b"CALC.TEMPLATE.DEL", b"gone"]).unwrap();
 }
 
@@ -87,6 +98,7 @@ fn more_writes(con: &mut Connection) {
     )
     .unwrap();
     common::stash(con, 3, 9, &value, 900).unwrap();
+    common::setdict(con, "dict", "perms", &[("late", PERMS_JSON)], &["900"]).unwrap();
     call(con, &[b"CALC.PURGEA", b"a2b-a|3", b"a2b-b|", b"3"]).unwrap();
 }
 
@@ -220,19 +232,6 @@ fn resp(args: &[&str]) -> String {
         out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
     out
-}
-
-/// The text of the AOF's incremental files (multi-part AOF, Redis 7).
-fn aof_text(server: &Server) -> String {
-    let dir = server.dir().join("appendonlydir");
-    let mut text = String::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().ends_with(".incr.aof") {
-            text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
-        }
-    }
-    text
 }
 
 #[test]

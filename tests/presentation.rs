@@ -64,11 +64,15 @@ fn category_support(con: &mut Connection) -> (bool, bool) {
     (version >= (7, 2), valkey || version >= (7, 4))
 }
 
-const ALL: [&str; 10] = [
+const ALL: [&str; 14] = [
     "calc.hsetex",
     "calc.a2bset",
     "calc.getdict",
     "calc.mgetdict",
+    "calc.setdict",
+    "calc.getjson",
+    "calc.mgetjson",
+    "calc.getvalues",
     "calc.purgea",
     "calc.template.set",
     "calc.template.get",
@@ -81,7 +85,7 @@ const ALL: [&str; 10] = [
 fn arity_is_exact_and_checked_by_redis() {
     let server = Server::start();
     let mut con = server.client();
-    let expected = [-5, -7, 4, -4, -4, -3, 2, 2, 2, 1];
+    let expected = [-5, -7, 4, -4, -6, 4, -4, -5, -4, -3, 2, 2, 2, 1];
     for (name, arity) in ALL.iter().zip(expected) {
         assert_eq!(command_info(&mut con, name)[1], Value::Int(arity), "{name}");
     }
@@ -121,6 +125,14 @@ fn key_specs_say_how_each_key_is_used() {
     );
     assert_eq!(flags_of(&mut con, "calc.getdict"), [["RO", "access"]]);
     assert_eq!(flags_of(&mut con, "calc.mgetdict"), [["RO", "access"]]);
+    assert_eq!(
+        flags_of(&mut con, "calc.setdict"),
+        hset,
+        "as HSET declares its key"
+    );
+    for reader in ["calc.getjson", "calc.mgetjson", "calc.getvalues"] {
+        assert_eq!(flags_of(&mut con, reader), [["RO", "access"]], "{reader}");
+    }
     assert_eq!(
         flags_of(&mut con, "calc.purgea"),
         [["RW", "access", "delete"]]
@@ -205,11 +217,15 @@ fn acl_categories_are_a_native_commands_where_the_server_allows() {
     let server = Server::start();
     let mut con = server.client();
     let (categories, calc_category) = category_support(&mut con);
-    let expected: [(&str, &[&str]); 16] = [
+    let expected: [(&str, &[&str]); 20] = [
         ("calc.hsetex", &["@write", "@hash", "@fast"]),
         ("calc.a2bset", &["@write", "@hash", "@fast"]),
         ("calc.getdict", &["@read", "@hash", "@fast"]),
         ("calc.mgetdict", &["@read", "@hash", "@slow"]),
+        ("calc.setdict", &["@write", "@hash", "@slow"]),
+        ("calc.getjson", &["@read", "@hash", "@fast"]),
+        ("calc.mgetjson", &["@read", "@hash", "@slow"]),
+        ("calc.getvalues", &["@read", "@hash", "@fast"]),
         ("calc.purgea", &["@write", "@hash", "@slow"]),
         ("calc.template.set", &["@write", "@slow"]),
         ("calc.template.get", &["@slow"]),
@@ -263,13 +279,20 @@ fn user(server: &Server, admin: &mut Connection, name: &str, rules: &[&str]) -> 
 const NO_WRITES_ON_7_0: &[&str] = &[
     "-calc.hsetex",
     "-calc.a2bset",
+    "-calc.setdict",
     "-calc.purgea",
     "-calc.template.set",
     "-calc.template.del",
     "-calc.template|set",
     "-calc.template|del",
 ];
-const READS_ON_7_0: &[&str] = &["+calc.getdict", "+calc.mgetdict"];
+const READS_ON_7_0: &[&str] = &[
+    "+calc.getdict",
+    "+calc.mgetdict",
+    "+calc.getjson",
+    "+calc.mgetjson",
+    "+calc.getvalues",
+];
 
 fn seeded(server: &Server) -> Connection {
     let mut admin = server.client();
@@ -302,9 +325,17 @@ fn minus_write_refuses_every_calc_writer_and_changes_nothing() {
     }
     let mut con = user(&server, &mut admin, "reader", &rules);
     let before = snapshot(&mut admin);
-    let writers: [&[&[u8]]; 8] = [
+    let writers: [&[&[u8]]; 9] = [
         &[b"HSET", b"h", b"f", b"v"],
         &[b"CALC.HSETEX", b"h", b"f", b"v", b"10"],
+        &[
+            b"CALC.SETDICT",
+            b"h",
+            b"perms",
+            b"f",
+            br#"{"a":1,"bb":2}"#,
+            b"10",
+        ],
         &[
             b"CALC.A2BSET",
             b"a2b-a|2",
@@ -335,9 +366,23 @@ fn minus_write_refuses_every_calc_writer_and_changes_nothing() {
         .unwrap();
     assert_eq!(definition, r#"["a","bb"]"#);
     // Reads still work for this user.
-    let got = call(&mut con, &[b"CALC.GETDICT", b"a2b-a|1", b"7", b"perms"]).unwrap();
-    assert_ne!(got, Value::Nil);
+    for reader in READERS {
+        let got = call(&mut con, reader).unwrap();
+        assert!(
+            matches!(got, Value::Array(_) | Value::BulkString(_)),
+            "{got:?}"
+        );
+    }
 }
+
+/// One call of every reader on the seeded value.
+const READERS: [&[&[u8]]; 5] = [
+    &[b"CALC.GETDICT", b"a2b-a|1", b"7", b"perms"],
+    &[b"CALC.MGETDICT", b"a2b-a|1", b"perms", b"7"],
+    &[b"CALC.GETJSON", b"a2b-a|1", b"7", b"perms"],
+    &[b"CALC.MGETJSON", b"a2b-a|1", b"perms", b"7"],
+    &[b"CALC.GETVALUES", b"a2b-a|1", b"7", b"perms", b"bb"],
+];
 
 #[test]
 fn plus_read_allows_the_readers_as_for_hget() {
@@ -361,8 +406,37 @@ fn plus_read_allows_the_readers_as_for_hget() {
         matches!(&many, Value::Array(v) if v.len() == 2 && v[0] != Value::Nil && v[1] == Value::Nil),
         "{many:?}"
     );
-    let err = call_err(&mut con, &[b"CALC.HSETEX", b"h", b"f", b"v", b"10"]);
-    assert!(err.starts_with("NOPERM"), "{err}");
+    let json = call(&mut con, &[b"CALC.GETJSON", b"a2b-a|1", b"7", b"perms"]).unwrap();
+    assert_eq!(
+        json,
+        Value::BulkString(br#"{"a":true,"bb":false}"#.to_vec())
+    );
+    let many = call(
+        &mut con,
+        &[b"CALC.MGETJSON", b"a2b-a|1", b"perms", b"9", b"7"],
+    )
+    .unwrap();
+    assert_eq!(many, Value::Array(vec![Value::Nil, json]));
+    let one = call(
+        &mut con,
+        &[b"CALC.GETVALUES", b"a2b-a|1", b"7", b"perms", b"a"],
+    )
+    .unwrap();
+    assert_eq!(one, Value::Array(vec![Value::Int(1)]));
+    for writer in [
+        &[&b"CALC.HSETEX"[..], b"h", b"f", b"v", b"10"][..],
+        &[
+            b"CALC.SETDICT",
+            b"h",
+            b"perms",
+            b"f",
+            br#"{"a":1,"bb":2}"#,
+            b"10",
+        ],
+    ] {
+        let err = call_err(&mut con, writer);
+        assert!(err.starts_with("NOPERM"), "{err}");
+    }
 }
 
 #[test]
@@ -371,19 +445,38 @@ fn read_only_key_permissions_allow_reads_and_refuse_writes() {
     let mut admin = seeded(&server);
     let mut con = user(&server, &mut admin, "ro", &["%R~*", "+@all"]);
     call(&mut con, &[b"HGET", b"a2b-a|1", b"7"]).unwrap();
-    let one = call(&mut con, &[b"CALC.GETDICT", b"a2b-a|1", b"7", b"perms"]).unwrap();
-    assert_ne!(one, Value::Nil);
-    call(&mut con, &[b"CALC.MGETDICT", b"a2b-a|1", b"perms", b"7"]).unwrap();
+    for reader in READERS {
+        let got = call(&mut con, reader).unwrap();
+        assert!(
+            matches!(got, Value::Array(_) | Value::BulkString(_)),
+            "{got:?}"
+        );
+    }
     let before = snapshot(&mut admin);
     for args in [
         &[&b"HSET"[..], b"a2b-a|1", b"f", b"v"][..],
         &[b"CALC.HSETEX", b"a2b-a|1", b"f", b"v", b"10"],
+        &[
+            b"CALC.SETDICT",
+            b"a2b-a|1",
+            b"perms",
+            b"f",
+            br#"{"a":1,"bb":2}"#,
+            b"10",
+        ],
         &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"],
     ] {
         let err = call_err(&mut con, args);
         assert!(err.starts_with("NOPERM"), "{err}");
     }
     assert_eq!(snapshot(&mut admin), before);
+    // Each refusal is in the ACL log, as a refused native key is: one entry
+    // for the key, counted four times.
+    let log: Vec<Value> = redis::cmd("ACL").arg("LOG").query(&mut admin).unwrap();
+    let [entry] = &log[..] else { panic!("{log:?}") };
+    assert_eq!(text(field(entry, "reason")), "key");
+    assert_eq!(text(field(entry, "object")), "a2b-a|1");
+    assert_eq!(text(field(entry, "count")), "4");
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub fn mgetdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), C
     Ok(())
 }
 
-fn lookup(name: &[u8]) -> Result<Arc<Registered>, CalcError> {
+pub(super) fn lookup(name: &[u8]) -> Result<Arc<Registered>, CalcError> {
     registry()
         .get(name)
         .ok_or_else(|| CalcError::UnknownTemplate {
@@ -72,8 +72,18 @@ fn readable(
     let Some(value) = value else {
         return Ok(None);
     };
-    match registered.decode(value.bytes(), name, &mut Validate) {
-        Ok(()) => Ok(Some(value)),
+    let decoded = registered.decode(value.bytes(), name, &mut Validate);
+    Ok(under_policy(decoded, registered)?.map(|()| value))
+}
+
+/// A decode's outcome under the template's mismatch policy: the value, `None`
+/// for a mismatch read as nil (counted), or the error.
+pub(super) fn under_policy<T>(
+    decoded: Result<T, DecodeError>,
+    registered: &Registered,
+) -> Result<Option<T>, DecodeError> {
+    match decoded {
+        Ok(value) => Ok(Some(value)),
         Err(_) if registered.policy.on_mismatch == OnMismatch::Nil => {
             stats::MISMATCHES_READ_AS_NIL.fetch_add(1, Ordering::Relaxed);
             Ok(None)

@@ -89,17 +89,17 @@ pub fn a2bset(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
 }
 
 /// What one write did to one hash.
-struct Written {
+pub(super) struct Written {
     /// New fields (as HSET counts them).
-    added: i64,
+    pub added: i64,
     /// The absolute expiry the write gave the key, when it created it.
-    created_at: Option<i64>,
+    pub created_at: Option<i64>,
 }
 
 impl Written {
     /// The events the design note's script fires: `hset`, and `expire` when
     /// the write created the key.
-    fn events(&self) -> &'static [Event] {
+    pub fn events(&self) -> &'static [Event] {
         match self.created_at {
             Some(_) => &[Event::Hset, Event::Expire],
             None => &[Event::Hset],
@@ -109,10 +109,10 @@ impl Written {
 
 /// HSETs `pairs` into the open `hash`; if that creates the key, it gets the
 /// expiry.
-fn write<'p>(
+pub(super) fn write<'p, F: RedisStr + 'p, V: RedisStr + 'p>(
     ctx: Ctx,
     hash: &HashKey,
-    pairs: impl Iterator<Item = (&'p Arg<'p>, &'p Arg<'p>)>,
+    pairs: impl Iterator<Item = (&'p F, &'p V)>,
     expiry: &Expiry,
 ) -> Written {
     let created = !hash.exists();

@@ -7,6 +7,7 @@
 mod args;
 pub mod dict;
 pub mod hash;
+pub mod json;
 pub mod names;
 pub mod purge;
 pub mod template;
@@ -53,7 +54,7 @@ macro_rules! subcommand_handler {
     }};
 }
 
-/// Runs a body, counting it (and its decode errors) in `INFO calc`.
+/// Runs a body, counting it (and its decode and pack errors) in `INFO calc`.
 fn serve<'a>(
     ctx: Ctx<'a>,
     args: &[Arg<'a>],
@@ -64,6 +65,9 @@ fn serve<'a>(
     body(ctx, args, reply).map_err(|error| {
         if error.is_decode() {
             stats::DECODE_ERRORS.fetch_add(1, Ordering::Relaxed);
+        }
+        if error.is_pack() {
+            stats::PACK_ERRORS.fetch_add(1, Ordering::Relaxed);
         }
         match error {
             CalcError::WrongArity => Failure::WrongArity,
@@ -101,6 +105,8 @@ impl Sink for ReplyWriter {
 }
 
 const SINCE: &std::ffi::CStr = c"0.1.0";
+/// The JSON commands came with the template container.
+const SINCE_JSON: &std::ffi::CStr = c"0.2.0";
 
 /// A key at argument `index`.
 const fn key_at(index: i32, flags: KeyFlags) -> KeySpec {
@@ -191,6 +197,71 @@ pub static COMMANDS: &[Command] = &[
             KEY,
             TEMPLATE_NAME,
             ArgDoc::new(c"field", ArgKind::String).multiple(),
+        ],
+    },
+    Command {
+        name: names::SETDICT,
+        handler: handler!(json::setdict),
+        flags: c"write deny-oom",
+        categories: c"write hash slow",
+        arity: -6,
+        keys: &[key_at(1, HASH_WRITE)],
+        summary: c"Packs JSON objects against a template and sets them as hash fields; sets the key's expiry only if the call creates the key.",
+        complexity: c"O(N) where N is the total size of the JSON values.",
+        since: SINCE_JSON,
+        args: &[
+            KEY,
+            TEMPLATE_NAME,
+            ArgDoc::new(c"data", ArgKind::Block).multiple().sub(&[
+                ArgDoc::new(c"field", ArgKind::String),
+                ArgDoc::new(c"json", ArgKind::String),
+            ]),
+            EXPIRATION,
+        ],
+    },
+    Command {
+        name: names::GETJSON,
+        handler: handler!(json::getjson),
+        flags: c"readonly fast",
+        categories: c"read hash fast",
+        arity: 4,
+        keys: &[key_at(1, HASH_READ)],
+        summary: c"Reads a hash field and decodes its msgpack value against a template into one JSON text.",
+        complexity: c"O(M) where M is the size of the value.",
+        since: SINCE_JSON,
+        args: &[KEY, ArgDoc::new(c"field", ArgKind::String), TEMPLATE_NAME],
+    },
+    Command {
+        name: names::MGETJSON,
+        handler: handler!(json::mgetjson),
+        flags: c"readonly",
+        categories: c"read hash slow",
+        arity: -4,
+        keys: &[key_at(1, HASH_READ)],
+        summary: c"Reads several fields of a hash, each decoded against a template into one JSON text.",
+        complexity: c"O(N*M) where N is the number of fields and M the size of a value.",
+        since: SINCE_JSON,
+        args: &[
+            KEY,
+            TEMPLATE_NAME,
+            ArgDoc::new(c"field", ArgKind::String).multiple(),
+        ],
+    },
+    Command {
+        name: names::GETVALUES,
+        handler: handler!(json::getvalues),
+        flags: c"readonly fast",
+        categories: c"read hash fast",
+        arity: -5,
+        keys: &[key_at(1, HASH_READ)],
+        summary: c"Reads a hash field decoded against a template and returns only the named entries, in the order asked.",
+        complexity: c"O(M+N) where M is the size of the value and N the number of names.",
+        since: SINCE_JSON,
+        args: &[
+            KEY,
+            ArgDoc::new(c"field", ArgKind::String),
+            TEMPLATE_NAME,
+            ArgDoc::new(c"name", ArgKind::String).multiple(),
         ],
     },
     Command {

@@ -9,6 +9,12 @@ pub const GETDICT: &CStr = c"calc.getdict";
 pub const MGETDICT: &CStr = c"calc.mgetdict";
 pub const PURGEA: &CStr = c"calc.purgea";
 pub const TEMPLATE: &CStr = c"calc.template";
+pub const SETDICT: &CStr = c"calc.setdict";
+pub const GETJSON: &CStr = c"calc.getjson";
+pub const MGETJSON: &CStr = c"calc.mgetjson";
+pub const GETVALUES: &CStr = c"calc.getvalues";
+/// The native command CALC.SETDICT replicates as where the key existed.
+pub const HSET: &CStr = c"HSET";
 pub const TEMPLATE_SET: &CStr = c"calc.template.set";
 pub const TEMPLATE_GET: &CStr = c"calc.template.get";
 pub const TEMPLATE_INFO: &CStr = c"calc.template.info";

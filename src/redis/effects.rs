@@ -103,9 +103,28 @@ pub fn verbatim(ctx: Ctx) {
 /// Replicates `command args...`, followed by `PXAT at` when `pxat` is given:
 /// one command, as the replica and the AOF will run it.
 pub fn replicate(ctx: Ctx, command: &CStr, args: &[Arg], pxat: Option<i64>) {
-    // SAFETY: the command's context; `Arg` is a transparent Redis string
-    // pointer, so `args` is the string vector the "v" format takes, with its
-    // length; the other arguments match the format's "c" and "l".
+    // `Arg` is a transparent Redis string pointer, so `args` is the string
+    // vector the "v" format takes.
+    replicate_vector(ctx, command, args.as_ptr().cast(), args.len(), pxat);
+}
+
+/// `replicate` for strings the command made (`CALC.SETDICT`'s packed values)
+/// among its arguments.
+pub fn replicate_strings(ctx: Ctx, command: &CStr, strings: &[&dyn RedisStr], pxat: Option<i64>) {
+    let vector: Vec<*mut raw::RedisModuleString> = strings.iter().map(|s| s.ptr()).collect();
+    replicate_vector(ctx, command, vector.as_ptr(), vector.len(), pxat);
+}
+
+fn replicate_vector(
+    ctx: Ctx,
+    command: &CStr,
+    vector: *const *mut raw::RedisModuleString,
+    len: usize,
+    pxat: Option<i64>,
+) {
+    // SAFETY: the command's context; `vector` points to `len` live Redis
+    // strings (the "v" format's vector and length); the other arguments match
+    // the format's "c" and "l".
     unsafe {
         let replicate = raw::RedisModule_Replicate.unwrap();
         match pxat {
@@ -113,18 +132,12 @@ pub fn replicate(ctx: Ctx, command: &CStr, args: &[Arg], pxat: Option<i64>) {
                 ctx.ptr,
                 command.as_ptr(),
                 c"vcl".as_ptr(),
-                args.as_ptr(),
-                args.len(),
+                vector,
+                len,
                 c"PXAT".as_ptr(),
                 at as c_longlong,
             ),
-            None => replicate(
-                ctx.ptr,
-                command.as_ptr(),
-                c"v".as_ptr(),
-                args.as_ptr(),
-                args.len(),
-            ),
+            None => replicate(ctx.ptr, command.as_ptr(), c"v".as_ptr(), vector, len),
         }
     };
 }

@@ -643,3 +643,70 @@ pub fn native_integer_error(con: &mut Connection, time: &[u8]) -> Option<String>
             text.trim().to_string()
         })
 }
+
+/// The text of the AOF's incremental files (multi-part AOF, Redis 7).
+pub fn aof_text(server: &Server) -> String {
+    let dir = server.dir().join("appendonlydir");
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".incr.aof") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        }
+    }
+    text
+}
+
+/// `CALC.SETDICT key template field json [field json ...] expiry...`, where
+/// `expiry` is `["3600"]` or `["PXAT", "<ms>"]`.
+pub fn setdict(
+    con: &mut Connection,
+    key: &str,
+    template: &str,
+    pairs: &[(&str, &str)],
+    expiry: &[&str],
+) -> redis::RedisResult<Value> {
+    let mut cmd = redis::cmd("CALC.SETDICT");
+    cmd.arg(key).arg(template);
+    for (field, json) in pairs {
+        cmd.arg(*field).arg(*json);
+    }
+    cmd.arg(expiry).query(con)
+}
+
+/// The `"a":..` JSON object of PERMS whose values GETDICT tests use:
+/// a=true, bb=false, ccc=null, meta={x: "hi", y: 3.9}.
+pub const PERMS_JSON: &str = r#"{"a":true,"bb":false,"ccc":null,"meta":{"x":"hi","y":3.9}}"#;
+
+/// Keyspace events published on `server` while `run` runs (`notify-keyspace-events`
+/// set to all), as (event, key) in order.
+pub fn keyspace_events(server: &Server, run: impl FnOnce()) -> Vec<(String, String)> {
+    let mut admin = server.client();
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "notify-keyspace-events", "KEA"])
+        .query(&mut admin)
+        .expect("config set");
+    let mut con = server.client();
+    let mut pubsub = con.as_pubsub();
+    pubsub.psubscribe("__keyevent@0__:*").expect("psubscribe");
+    run();
+    let end = "__keyevent@0__:end-of-run";
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(end)
+        .arg("end")
+        .query(&mut admin)
+        .expect("publish");
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut events = Vec::new();
+    loop {
+        let msg = pubsub.get_message().expect("events up to the end marker");
+        let channel = msg.get_channel_name().to_string();
+        if channel == end {
+            return events;
+        }
+        let event = channel.trim_start_matches("__keyevent@0__:").to_string();
+        events.push((event, msg.get_payload::<String>().expect("key")));
+    }
+}
