@@ -17,7 +17,7 @@ SERVER_PKGS := redis-server redis-tools
 PYTHON_PKGS := python3-venv
 TOOL_PKGS   := valgrind
 
-.PHONY: build run run-reset test test-compat lint bench fuzz valgrind deps clean
+.PHONY: build run run-reset test test-compat lint bench fuzz valgrind deps node-deps clean
 
 deps:
 	@scripts/apt-need $(BUILD_PKGS) $(SERVER_PKGS) $(PYTHON_PKGS)
@@ -39,7 +39,7 @@ run-reset:
 # redis-server processes the tests start on free loopback ports (single node,
 # replicas, a six-node cluster), then the Python package's tests.
 # CALC_REDIS_SERVER picks the server binary (default: redis-server on PATH).
-test: build $(VENV)/.installed
+test: build $(VENV)/.installed node-deps
 	$(CARGO) test --release
 	$(VENV)/bin/pytest python/tests -q
 
@@ -53,8 +53,20 @@ lint: deps
 # the tarballs in SERVERS_SRC into SERVERS_CACHE. One summary line per server.
 SERVERS_SRC   ?= $(abspath ../shared/servers)
 SERVERS_CACHE ?= $(HOME)/.cache/redis-calc/servers
-test-compat: build $(VENV)/.installed
+test-compat: build $(VENV)/.installed node-deps
 	SERVERS_SRC=$(SERVERS_SRC) SERVERS_CACHE=$(SERVERS_CACHE) CARGO=$(CARGO) VENV=$(VENV) scripts/test-compat
+
+# ioredis for the Node.js check (tests/node_client.rs runs tests/node/check.mjs),
+# from the npm registry, exactly as tests/node/package-lock.json pins it, into
+# the build tree. Node.js 20 and npm come with the machine.
+NODE_DIR := target/node
+node-deps: $(NODE_DIR)/node_modules/.installed
+$(NODE_DIR)/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm (Node.js 20) is needed for the Node.js check" >&2; exit 1; }
+	mkdir -p $(NODE_DIR)
+	cp tests/node/package.json tests/node/package-lock.json $(NODE_DIR)/
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
 
 # A virtualenv with the Python package (dogpile.cache backend) and pytest.
 $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
