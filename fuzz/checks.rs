@@ -220,7 +220,7 @@ pub fn decode(data: &[u8]) {
         );
     }
 
-    let mut printer = JsonPrinter::new();
+    let mut printer = JsonPrinter::new(value.len());
     let printed = decode_with_template(value, &template, b"fuzz", required, &mut printer);
     assert_eq!(printed, validated, "the JSON printer's decode disagrees");
     let located = locate_entries(value, &template, b"fuzz", required);
@@ -262,7 +262,7 @@ pub fn pack(data: &[u8]) {
         return;
     }
     let input: Value = serde_json::from_slice(json).expect("packed input is JSON");
-    let mut printer = JsonPrinter::new();
+    let mut printer = JsonPrinter::new(packed.len());
     decode_with_template(&packed, &template, b"fuzz", true, &mut printer)
         .expect("a packed value decodes");
     let printed = printer.finish(&template).expect("packed strings are UTF-8");

@@ -31,7 +31,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::msgpack::{FINGERPRINT_EXT_TYPE, MAX_DEPTH};
 use crate::printable::printable;
-use crate::template::{NameIndex, Template};
+use crate::template::Template;
 
 #[derive(Debug, PartialEq, Clone)]
 pub struct PackError {
@@ -338,15 +338,23 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_, '_> {
         // Entries.len() is at most what a template definition holds: fits.
         let _ = rmp::encode::write_array_len(state.out, entries.len() as u32);
         let start = state.out.len();
-        // Where each entry's value was written; `None` until it arrives.
-        let mut spans: Vec<Option<(usize, usize)>> = vec![None; entries.len()];
-        let mut index = NameIndex::new(template);
+        // Where each entry's value was written; `None` until it arrives. In
+        // place for up to 32 names, on the heap for more.
+        let mut near = [None; 32];
+        let mut far = Vec::new();
+        let spans: &mut [Option<(usize, usize)>] = match near.get_mut(..entries.len()) {
+            Some(near) => near,
+            None => {
+                far.resize(entries.len(), None);
+                &mut far
+            }
+        };
         let mut next = 0;
         let mut in_order = true;
         loop {
             let key = KeySeed {
                 state: &mut *state,
-                index: &mut index,
+                template,
                 hint: next,
                 path,
             };
@@ -403,7 +411,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_, '_> {
         if !in_order {
             // The values came in another order: put them in template order.
             let body = state.out.split_off(start.min(state.out.len()));
-            for (begin, end) in spans.into_iter().flatten() {
+            for &(begin, end) in spans.iter().flatten() {
                 let (Some(from), Some(to)) = (begin.checked_sub(start), end.checked_sub(start))
                 else {
                     continue;
@@ -440,33 +448,35 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, '_, '_, '_> {
 }
 
 /// A name of a templated object: its entry's position.
-struct KeySeed<'s, 'o, 'j, 'p, 'i> {
+struct KeySeed<'s, 'o, 'j, 'p> {
     state: &'s mut State<'o, 'j>,
-    index: &'i mut NameIndex<'p>,
+    template: &'p Template,
     hint: usize,
     path: &'p Path<'p>,
 }
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_, '_, '_, '_> {
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_, '_, '_> {
     type Value = usize;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_str(self)
+        // As bytes: a name is only compared with the template's (valid UTF-8)
+        // names, so serde_json need not check it is UTF-8 first.
+        deserializer.deserialize_bytes(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed<'_, '_, '_, '_, '_> {
+impl<'de> Visitor<'de> for KeySeed<'_, '_, '_, '_> {
     type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a name")
     }
 
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
-        match self.index.find(name.as_bytes(), self.hint) {
+    fn visit_bytes<E: de::Error>(self, name: &[u8]) -> Result<usize, E> {
+        match self.template.position(name, self.hint) {
             Some(position) => Ok(position),
             None => {
-                let name = self.path.render(Some(name.as_bytes()));
+                let name = self.path.render(Some(name));
                 Err(self.state.fail(PackError {
                     name,
                     kind: PackErrorKind::Unknown,

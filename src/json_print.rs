@@ -19,37 +19,67 @@ use serde::Serializer as _;
 
 use crate::msgpack::{DecodeError, Sink};
 use crate::printable::printable;
-use crate::template::Template;
+use crate::template::{Entry, Template};
 
 /// An open array or map: how many items (keys and values) it still expects.
+#[derive(Clone, Copy, Default)]
 struct Frame {
     map: bool,
     left: usize,
-    first: bool,
     /// Where a non-string key's text starts, to turn it into a string.
     key_start: Option<usize>,
 }
 
+/// The open containers: the first few in place (a value of a flat or nested
+/// template needs no allocation), deeper ones on the heap.
+#[derive(Default)]
+struct Stack {
+    near: [Frame; 8],
+    len: usize,
+    far: Vec<Frame>,
+}
+
+impl Stack {
+    #[inline]
+    fn last_mut(&mut self) -> Option<&mut Frame> {
+        match self.len {
+            0 => None,
+            n if n <= self.near.len() => self.near.get_mut(n - 1),
+            _ => self.far.last_mut(),
+        }
+    }
+
+    fn push(&mut self, frame: Frame) {
+        match self.near.get_mut(self.len) {
+            Some(slot) => *slot = frame,
+            None => self.far.push(frame),
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.len > self.near.len() {
+            self.far.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+}
+
 pub struct JsonPrinter {
     out: Vec<u8>,
-    stack: Vec<Frame>,
+    stack: Stack,
     /// Top-level keys seen so far: which template entry is being printed.
     top_entries: usize,
     /// The top-level entry (its position) that held bytes that are not UTF-8.
     not_utf8: Option<usize>,
 }
 
-impl Default for JsonPrinter {
-    fn default() -> Self {
-        JsonPrinter::new()
-    }
-}
-
 impl JsonPrinter {
-    pub fn new() -> JsonPrinter {
+    /// A printer for a value of `stored_len` bytes (the output's first guess).
+    pub fn new(stored_len: usize) -> JsonPrinter {
         JsonPrinter {
-            out: Vec::with_capacity(256),
-            stack: Vec::with_capacity(4),
+            out: Vec::with_capacity(stored_len.saturating_mul(16).clamp(256, 1 << 16)),
+            stack: Stack::default(),
             top_entries: 0,
             not_utf8: None,
         }
@@ -70,36 +100,23 @@ impl JsonPrinter {
         }
     }
 
-    /// Starts an item: the comma before it, and whether it is a map key.
-    fn begin(&mut self) -> bool {
-        let Some(top) = self.stack.last_mut() else {
-            return false;
-        };
-        let key = top.map && top.left % 2 == 0;
-        if (key || !top.map) && !top.first {
-            self.out.push(b',');
-        }
-        top.first = false;
-        if key && self.stack.len() == 1 {
-            self.top_entries += 1;
-        }
-        key
-    }
-
-    /// Starts a scalar or container that is not a string: as a map key, its
-    /// text will be turned into a string when it ends.
-    fn begin_other(&mut self) {
-        if self.begin() {
-            let start = self.out.len();
-            if let Some(top) = self.stack.last_mut() {
+    /// Before a value that is not a string: as a map key, its text will be
+    /// turned into a string when it ends.
+    #[inline]
+    fn before_other(&mut self) {
+        let start = self.out.len();
+        if let Some(top) = self.stack.last_mut() {
+            if top.map && top.left % 2 == 0 {
                 top.key_start = Some(start);
             }
         }
     }
 
-    /// Ends an item: closes every container whose last item it was, and puts
-    /// the colon after a key.
-    fn end(&mut self) {
+    /// After an item: the colon after a key, the comma before the next item,
+    /// and the closing bracket of every container whose last item it was.
+    /// (Separators come after an item, so nothing needs doing before one.)
+    #[inline(always)]
+    fn after(&mut self) {
         while let Some(top) = self.stack.last_mut() {
             if top.map && top.left % 2 == 0 {
                 if let Some(start) = top.key_start.take() {
@@ -108,6 +125,8 @@ impl JsonPrinter {
                     let _ = serde_json::to_writer(&mut self.out, text.as_ref());
                 }
                 self.out.push(b':');
+            } else if top.left > 1 {
+                self.out.push(b',');
             }
             top.left = top.left.saturating_sub(1);
             if top.left > 0 {
@@ -119,16 +138,15 @@ impl JsonPrinter {
     }
 
     fn open(&mut self, map: bool, items: usize) {
-        self.begin_other();
+        self.before_other();
         self.out.push(if map { b'{' } else { b'[' });
         if items == 0 {
             self.out.push(if map { b'}' } else { b']' });
-            self.end();
+            self.after();
         } else {
             self.stack.push(Frame {
                 map,
                 left: items,
-                first: true,
                 key_start: None,
             });
         }
@@ -140,51 +158,79 @@ impl JsonPrinter {
 }
 
 impl Sink for JsonPrinter {
+    fn name(&mut self, entry: &Entry) {
+        if self.stack.len == 1 {
+            self.top_entries += 1;
+        }
+        // A name is a key in the open map, never its last item (its value
+        // follows): the colon, and one item fewer to wait for.
+        if let Some(top) = self.stack.last_mut() {
+            top.left = top.left.saturating_sub(1);
+        }
+        self.out.extend_from_slice(entry.json_key.as_bytes());
+    }
+
     fn nil(&mut self) {
-        self.begin_other();
+        self.before_other();
         self.out.extend_from_slice(b"null");
-        self.end();
+        self.after();
     }
 
     fn boolean(&mut self, value: bool) {
-        self.begin_other();
-        self.out
-            .extend_from_slice(if value { b"true" } else { b"false" });
-        self.end();
+        self.before_other();
+        // Two constant-length copies, which compile to plain stores.
+        if value {
+            self.out.extend_from_slice(b"true");
+        } else {
+            self.out.extend_from_slice(b"false");
+        }
+        self.after();
     }
 
     fn int(&mut self, value: i64) {
-        self.begin_other();
+        self.before_other();
         let _ = self.serializer().serialize_i64(value);
-        self.end();
+        self.after();
     }
 
     fn big_uint(&mut self, value: u64) {
-        self.begin_other();
+        self.before_other();
         let _ = self.serializer().serialize_u64(value);
-        self.end();
+        self.after();
     }
 
     fn float(&mut self, value: f64) {
-        self.begin_other();
+        self.before_other();
         // Non-finite values print as `null`.
         let _ = self.serializer().serialize_f64(value);
-        self.end();
+        self.after();
     }
 
     fn bytes(&mut self, value: &[u8]) {
-        self.begin();
-        match std::str::from_utf8(value) {
-            Ok(text) => {
-                let _ = self.serializer().serialize_str(text);
-            }
-            Err(_) => {
-                self.not_utf8
-                    .get_or_insert(self.top_entries.saturating_sub(1));
-                self.out.extend_from_slice(b"null");
+        // Printable ASCII without quote or backslash (most strings) is its
+        // own JSON text; anything else goes through UTF-8 validation and
+        // serde_json's escaping.
+        if value
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.out.reserve(value.len() + 2);
+            self.out.push(b'"');
+            self.out.extend_from_slice(value);
+            self.out.push(b'"');
+        } else {
+            match std::str::from_utf8(value) {
+                Ok(text) => {
+                    let _ = self.serializer().serialize_str(text);
+                }
+                Err(_) => {
+                    self.not_utf8
+                        .get_or_insert(self.top_entries.saturating_sub(1));
+                    self.out.extend_from_slice(b"null");
+                }
             }
         }
-        self.end();
+        self.after();
     }
 
     fn array(&mut self, len: usize) {
@@ -206,7 +252,7 @@ mod tests {
         let template = Template::parse(def.as_bytes()).unwrap();
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, value).unwrap();
-        let mut printer = JsonPrinter::new();
+        let mut printer = JsonPrinter::new(bytes.len());
         decode_with_template(&bytes, &template, b"t", false, &mut printer)?;
         printer
             .finish(&template)
@@ -291,5 +337,16 @@ mod tests {
             print(r#"["a","b","c"]"#, &value).unwrap(),
             r#"{"a":[],"b":{},"c":[[[1]],{}]}"#
         );
+        // Deeper than the frames kept in place, keys and values at every level.
+        let mut deep = Mp::from(1);
+        for level in 0..40 {
+            deep = Mp::Map(vec![(Mp::from(level), deep), (Mp::from("n"), Mp::Nil)]);
+        }
+        let text = print(r#"["d"]"#, &Mp::Array(vec![deep])).unwrap();
+        let mut expected = "1".to_string();
+        for level in 0..40 {
+            expected = format!(r#"{{"{level}":{expected},"n":null}}"#);
+        }
+        assert_eq!(text, format!(r#"{{"d":{expected}}}"#));
     }
 }

@@ -102,6 +102,10 @@ impl fmt::Display for DecodeError {
 /// Receives decoded values in reply order. A map announces its pair count and is
 /// followed by key, value, key, value, ...
 pub trait Sink {
+    /// The name of a template entry, as a map key before its value.
+    fn name(&mut self, entry: &Entry) {
+        self.bytes(entry.name.as_bytes());
+    }
     fn nil(&mut self);
     fn boolean(&mut self, value: bool);
     fn int(&mut self, value: i64);
@@ -212,9 +216,13 @@ pub fn decode_with_template<S: Sink>(
 /// (`CALC.GETVALUES`) by the same decoder, without decoding the others again.
 pub struct Located<'a> {
     payload: &'a [u8],
-    /// Where entry `i`'s value starts; one more for the end of the last.
-    bounds: Vec<usize>,
+    /// Where entry `i`'s value starts; one more for the end of the last. In
+    /// place for templates of up to `NEAR_BOUNDS - 1` entries, else on the heap.
+    near: [usize; NEAR_BOUNDS],
+    far: Vec<usize>,
 }
+
+const NEAR_BOUNDS: usize = 33;
 
 /// Validates `stored` as `decode_with_template` does (same errors) and
 /// records where each top-level entry's value lies.
@@ -231,14 +239,23 @@ pub fn locate_entries<'a>(
     };
     let what = || format!("template '{}'", printable(template_name));
     template_array(&mut cursor, template, &what)?;
-    let mut bounds = Vec::with_capacity(template.entries.len() + 1);
-    for entry in &template.entries {
-        bounds.push(cursor.pos);
+    let count = template.entries.len() + 1;
+    let mut located = Located {
+        payload,
+        near: [0; NEAR_BOUNDS],
+        far: Vec::with_capacity(if count > NEAR_BOUNDS { count } else { 0 }),
+    };
+    let mut record = |i: usize, at: usize| match located.near.get_mut(i) {
+        Some(slot) if count <= NEAR_BOUNDS => *slot = at,
+        _ => located.far.push(at),
+    };
+    for (i, entry) in template.entries.iter().enumerate() {
+        record(i, cursor.pos);
         decode_entry(&mut cursor, entry, &mut Validate, 1)?;
     }
-    bounds.push(cursor.pos);
+    record(count - 1, cursor.pos);
     no_trailing_bytes(&cursor)?;
-    Ok(Located { payload, bounds })
+    Ok(located)
 }
 
 impl Located<'_> {
@@ -247,10 +264,14 @@ impl Located<'_> {
     /// The value was validated, so this cannot fail half-way; an index out of
     /// range emits nothing.
     pub fn emit<S: Sink>(&self, template: &Template, index: usize, sink: &mut S) {
+        let bounds = match self.far.is_empty() {
+            true => &self.near[..],
+            false => &self.far[..],
+        };
         let (Some(entry), Some(&start), Some(&end)) = (
             template.entries.get(index),
-            self.bounds.get(index),
-            self.bounds.get(index + 1),
+            bounds.get(index),
+            bounds.get(index + 1),
         ) else {
             return;
         };
@@ -324,7 +345,7 @@ fn decode_templated<S: Sink>(
     let count = template_array(cursor, template, what)?;
     sink.map(count);
     for entry in &template.entries {
-        sink.bytes(entry.name.as_bytes());
+        sink.name(entry);
         decode_entry(cursor, entry, sink, depth)?;
     }
     Ok(())
@@ -355,6 +376,7 @@ fn template_array(
 
 /// The value of one entry of a templated level at `depth`: a nested map for a
 /// sub-template, any msgpack value otherwise.
+#[inline]
 fn decode_entry<S: Sink>(
     cursor: &mut Cursor,
     entry: &Entry,
@@ -375,6 +397,8 @@ fn value_of(what: &dyn Fn() -> String) -> String {
 }
 
 /// Decodes one msgpack value. `depth` is the number of containers already open.
+/// Inlined where it is called: the one-byte values then cost no call.
+#[inline(always)]
 fn decode_value<S: Sink>(
     cursor: &mut Cursor,
     sink: &mut S,
@@ -659,6 +683,23 @@ mod tests {
         assert_eq!(one(1)[0], "map:2");
         assert_eq!(one(2), ["bool:true"]);
         assert!(one(3).is_empty());
+        // A template larger than the bounds kept in place.
+        for size in [NEAR_BOUNDS - 1, NEAR_BOUNDS, 100] {
+            let names: Vec<String> = (0..size).map(|i| format!("n{i}")).collect();
+            let def = serde_json::to_string(&names).unwrap();
+            let big = template(&def);
+            let mut bytes = Vec::new();
+            encode::write_array_len(&mut bytes, size as u32).unwrap();
+            for i in 0..size {
+                encode::write_uint(&mut bytes, i as u64 * 1000).unwrap();
+            }
+            let located = locate_entries(&bytes, &big, b"t", false).unwrap();
+            for i in [0, size / 2, size - 1] {
+                let mut rec = Record::default();
+                located.emit(&big, i, &mut rec);
+                assert_eq!(rec.0, [format!("int:{}", i * 1000)], "{size}: {i}");
+            }
+        }
         // Located values are validated whole: a bad entry elsewhere fails.
         let mut bad = bytes.clone();
         bad.pop();

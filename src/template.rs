@@ -33,13 +33,29 @@ pub struct Template {
     /// `to_json` writes it). A value written under this definition may carry it
     /// (see `msgpack`), so it is never decoded under another definition.
     pub fingerprint: [u8; 4],
+    /// The positions of `entries`, sorted by name: lookups by name from
+    /// input (a JSON object's names, GETVALUES's arguments) in O(log n).
+    by_name: Vec<usize>,
 }
 
 #[derive(Debug, PartialEq)]
 pub struct Entry {
     pub name: String,
+    /// The name as a JSON object key (quoted, escaped, and its colon), made
+    /// once for the JSON printer.
+    pub json_key: String,
     /// `Some` when the value at this position is itself a packed dict.
     pub sub: Option<Template>,
+}
+
+impl Entry {
+    fn new(name: &str, sub: Option<Template>) -> Entry {
+        Entry {
+            name: name.to_string(),
+            json_key: format!("{}:", Value::from(name)),
+            sub,
+        }
+    }
 }
 
 impl Template {
@@ -117,15 +133,38 @@ impl Template {
                 Some(sub) => Some(Template::from_json(sub, depth + 1, names)?),
                 None => None,
             };
-            entries.push(Entry {
-                name: name.clone(),
-                sub,
-            });
+            entries.push(Entry::new(name, sub));
         }
+        let mut by_name: Vec<usize> = (0..entries.len()).collect();
+        by_name.sort_unstable_by(|&a, &b| entries[a].name.cmp(&entries[b].name));
         Ok(Template {
             entries,
             fingerprint: [0; 4],
+            by_name,
         })
+    }
+
+    /// The position of the entry called `name`, trying `hint` first: names
+    /// usually come in template order.
+    #[inline]
+    pub fn position(&self, name: &[u8], hint: usize) -> Option<usize> {
+        if self.entries.get(hint).is_some_and(|e| same(&e.name, name)) {
+            return Some(hint);
+        }
+        self.search(name)
+    }
+
+    fn search(&self, name: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        let found = self
+            .by_name
+            .binary_search_by(|&i| {
+                entries
+                    .get(i)
+                    .map_or(std::cmp::Ordering::Less, |e| e.name.as_bytes().cmp(name))
+            })
+            .ok()?;
+        self.by_name.get(found).copied()
     }
 
     pub fn to_json_value(&self) -> Value {
@@ -148,53 +187,12 @@ impl Template {
     }
 }
 
-/// Finds the entries of one template level by name, for lookups that come
-/// from input (a JSON object's names, GETVALUES's arguments). The expected
-/// position is tried first (names usually come in template order); a level of
-/// more than `SCAN_LIMIT` names gets a sorted index on its first miss, so a
-/// lookup is never a scan of a large level and the work stays O(n log n).
-pub struct NameIndex<'t> {
-    entries: &'t [Entry],
-    sorted: Option<Vec<usize>>,
-}
-
-const SCAN_LIMIT: usize = 16;
-
-impl<'t> NameIndex<'t> {
-    pub fn new(template: &'t Template) -> NameIndex<'t> {
-        NameIndex {
-            entries: &template.entries,
-            sorted: None,
-        }
-    }
-
-    /// The position of the entry called `name`, trying `hint` first.
-    pub fn find(&mut self, name: &[u8], hint: usize) -> Option<usize> {
-        if self
-            .entries
-            .get(hint)
-            .is_some_and(|e| e.name.as_bytes() == name)
-        {
-            return Some(hint);
-        }
-        let entries = self.entries;
-        if entries.len() <= SCAN_LIMIT {
-            return entries.iter().position(|e| e.name.as_bytes() == name);
-        }
-        let sorted = self.sorted.get_or_insert_with(|| {
-            let mut order: Vec<usize> = (0..entries.len()).collect();
-            order.sort_unstable_by(|&a, &b| entries[a].name.cmp(&entries[b].name));
-            order
-        });
-        let found = sorted
-            .binary_search_by(|&i| {
-                entries
-                    .get(i)
-                    .map_or(std::cmp::Ordering::Less, |e| e.name.as_bytes().cmp(name))
-            })
-            .ok()?;
-        sorted.get(found).copied()
-    }
+/// `name == other`, looking at the last byte first: names of one template
+/// often share a prefix (`perm_00`, `perm_01`, ...) and a length.
+#[inline]
+fn same(name: &str, other: &[u8]) -> bool {
+    let name = name.as_bytes();
+    name.len() == other.len() && name.last() == other.last() && name == other
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -222,6 +220,9 @@ mod tests {
         assert_eq!(names(&t), ["a", "bb", "ccc", "meta"]);
         let meta = t.entries[3].sub.as_ref().unwrap();
         assert_eq!(names(meta), ["x", "y"]);
+        let t = Template::parse(r#"["plain","q\"b\\\u0001é"]"#.as_bytes()).unwrap();
+        assert_eq!(t.entries[0].json_key, r#""plain":"#);
+        assert_eq!(t.entries[1].json_key, r#""q\"b\\\u0001é":"#);
         assert!(t.entries[0].sub.is_none());
     }
 
@@ -283,19 +284,19 @@ mod tests {
     }
 
     #[test]
-    fn name_index_finds_every_name_small_and_large() {
-        for size in [3, SCAN_LIMIT, SCAN_LIMIT + 1, 500] {
+    fn positions_by_name_small_and_large() {
+        for size in [1, 3, 25, 500] {
             let names: Vec<String> = (0..size)
                 .map(|i| format!("n{}", (i * 7919) % 100_003))
                 .collect();
             let t = Template::parse(serde_json::to_string(&names).unwrap().as_bytes()).unwrap();
-            let mut index = NameIndex::new(&t);
             for (i, name) in names.iter().enumerate().rev() {
-                assert_eq!(index.find(name.as_bytes(), 0), Some(i), "{size}: {name}");
-                assert_eq!(index.find(name.as_bytes(), i), Some(i));
+                assert_eq!(t.position(name.as_bytes(), 0), Some(i), "{size}: {name}");
+                assert_eq!(t.position(name.as_bytes(), i), Some(i));
             }
-            assert_eq!(index.find(b"absent", 0), None);
-            assert_eq!(index.find(b"n0", usize::MAX), Some(0));
+            assert_eq!(t.position(b"absent", 0), None);
+            assert_eq!(t.position(b"", 0), None);
+            assert_eq!(t.position(b"n0", usize::MAX), Some(0));
         }
     }
 

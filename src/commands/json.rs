@@ -24,7 +24,6 @@ use crate::redis::keys::HashKey;
 use crate::redis::reply::ReplyWriter;
 use crate::redis::{Arg, Ctx, OwnedString, RedisStr};
 use crate::registry::Registered;
-use crate::template::NameIndex;
 
 /// CALC.SETDICT key template field json [field json ...] seconds | PXAT unix-time-ms
 pub fn setdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
@@ -35,7 +34,7 @@ pub fn setdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Ca
     let registered = lookup(name.bytes())?;
     // Every value is packed (and so checked) before anything is written.
     let mut values: Vec<(&Arg, OwnedString)> = Vec::with_capacity(pairs.len() / 2);
-    let mut packed = Vec::new();
+    let mut packed = Vec::with_capacity(pairs.get(1).map_or(0, |json| json.bytes().len()) + 16);
     for pair in pairs.chunks_exact(2) {
         let [field, json] = pair else {
             continue;
@@ -128,19 +127,25 @@ pub fn getvalues(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), 
     let name = name.bytes();
     let registered = lookup(name)?;
     let template = &registered.template;
-    // Every name is checked before any data is read.
-    let mut index = NameIndex::new(template);
+    // Every name is checked before any data is read. A few names (the
+    // usual permission check asks for one) need no allocation.
+    let (mut near, mut far) = ([0usize; 8], Vec::new());
+    let positions: &mut [usize] = match near.get_mut(..names.len()) {
+        Some(near) => near,
+        None => {
+            far.resize(names.len(), 0);
+            &mut far
+        }
+    };
     let mut hint = 0;
-    let mut positions = Vec::with_capacity(names.len());
-    for wanted in names {
-        let position = index
-            .find(wanted.bytes(), hint)
+    for (slot, wanted) in positions.iter_mut().zip(names) {
+        *slot = template
+            .position(wanted.bytes(), hint)
             .ok_or_else(|| CalcError::UnknownName {
                 name: printable(wanted.bytes()),
                 template: printable(name),
             })?;
-        positions.push(position);
-        hint = position + 1;
+        hint = *slot + 1;
     }
     let Some(value) = HashKey::open_read(ctx, key)?.get(field) else {
         reply.null();
@@ -150,7 +155,7 @@ pub fn getvalues(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), 
     match under_policy(located, &registered).map_err(CalcError::Decode)? {
         Some(located) => {
             reply.array(positions.len());
-            for &position in &positions {
+            for &position in positions.iter() {
                 located.emit(template, position, reply);
             }
         }
@@ -169,7 +174,7 @@ fn json_of(
     let Some(value) = value else {
         return Ok(None);
     };
-    let mut printer = JsonPrinter::new();
+    let mut printer = JsonPrinter::new(value.bytes().len());
     let printed = registered
         .decode(value.bytes(), name, &mut printer)
         .and_then(|()| printer.finish(&registered.template));
