@@ -95,8 +95,8 @@ pub fn instructions(variants: &[&Variant], with_replica: bool) -> Vec<f64> {
         // A full write cycle (creations and updates as in the timed runs);
         // fewer of the costlier operations.
         let ops = match v.family {
-            Family::Write => CYCLE,
-            Family::Read => 4000,
+            Family::Write | Family::WriteJson => CYCLE,
+            Family::Read | Family::ReadJson | Family::ReadValue => 4000,
             Family::Stash => 8000,
             Family::Purge => PURGE_BLOCK,
         };

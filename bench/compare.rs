@@ -44,7 +44,7 @@ fn main() {
     // every write is also propagated.
     let writes: Vec<&Variant> = VARIANTS
         .iter()
-        .filter(|v| matches!(v.family, Family::Write | Family::Stash))
+        .filter(|v| matches!(v.family, Family::Write | Family::WriteJson | Family::Stash))
         .collect();
     let counted = callgrind::instructions(&all, false);
     let counted_with_replica = callgrind::instructions(&writes, true);

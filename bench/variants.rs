@@ -31,10 +31,65 @@ return out",
     )
 }
 
+/// GETJSON's Lua: the one-liner a user would write. It answers a JSON array of
+/// the values without their names, so it does less than GETJSON.
+const LUA_JSON: &str = "local v = redis.call('hget', KEYS[1], ARGV[1])
+if not v then return nil end
+return cjson.encode(cmsgpack.unpack(v))";
+
+/// GETVALUES's Lua for one name: unpack, pick the name's position.
+fn lua_value() -> String {
+    let positions: Vec<String> = names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{n}={}", i + 1))
+        .collect();
+    format!(
+        "local I = {{{}}}
+local v = redis.call('hget', KEYS[1], ARGV[1])
+if not v then return nil end
+local vals = cmsgpack.unpack(v)
+return {{vals[I[ARGV[2]]] and 1 or 0}}",
+        positions.join(",")
+    )
+}
+
+/// SETDICT's Lua: decode the JSON, pack its values in template order, then
+/// the design note's hset_with_expiry. `EVALSHA sha 1 key field json seconds`.
+fn lua_pack() -> String {
+    let list: Vec<String> = names().iter().map(|n| format!("'{n}'")).collect();
+    format!(
+        "local T = {{{}}}
+local d = cjson.decode(ARGV[2])
+local vals = {{}}
+for i, name in ipairs(T) do vals[i] = d[name] end
+local exists = redis.call('exists', KEYS[1])
+redis.call('hset', KEYS[1], ARGV[1], cmsgpack.pack(vals))
+if exists == 0 then
+    redis.call('expire', KEYS[1], ARGV[3])
+end
+return 1",
+        list.join(",")
+    )
+}
+
+/// The JSON object SETDICT writes: the same 25 booleans as `packed_value`.
+pub fn json_value() -> String {
+    let pairs: Vec<String> = names()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("\"{n}\":{}", i % 3 == 0))
+        .collect();
+    format!("{{{}}}", pairs.join(","))
+}
+
 pub struct Scripts {
     hset: String,
     purge: String,
     decode: String,
+    json: String,
+    value: String,
+    pack: String,
 }
 
 #[derive(Clone, Copy)]
@@ -43,6 +98,12 @@ pub enum Family {
     Read,
     Purge,
     Stash,
+    /// The same writes, sent as JSON objects.
+    WriteJson,
+    /// The same reads, answered as one JSON text.
+    ReadJson,
+    /// The same reads, one name's value.
+    ReadValue,
 }
 
 pub struct Variant {
@@ -110,6 +171,60 @@ pub const VARIANTS: &[Variant] = &[
         role: Role::Native,
     },
     Variant {
+        family: Family::WriteJson,
+        name: "CALC.SETDICT",
+        cost: &[("calc.setdict", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::WriteJson,
+        name: "Lua cjson+cmsgpack+hset_with_expiry",
+        cost: &[("evalsha", 1.0)],
+        role: Role::Lua,
+    },
+    Variant {
+        family: Family::WriteJson,
+        name: "HSET",
+        cost: &[("hset", 1.0)],
+        role: Role::Native,
+    },
+    Variant {
+        family: Family::ReadJson,
+        name: "CALC.GETJSON",
+        cost: &[("calc.getjson", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::ReadJson,
+        name: "Lua HGET+cmsgpack+cjson",
+        cost: &[("evalsha", 1.0)],
+        role: Role::Lua,
+    },
+    Variant {
+        family: Family::ReadJson,
+        name: "HGET (raw bytes)",
+        cost: &[("hget", 1.0)],
+        role: Role::Native,
+    },
+    Variant {
+        family: Family::ReadValue,
+        name: "CALC.GETVALUES (one name)",
+        cost: &[("calc.getvalues", 1.0)],
+        role: Role::Module,
+    },
+    Variant {
+        family: Family::ReadValue,
+        name: "Lua HGET+cmsgpack, one value",
+        cost: &[("evalsha", 1.0)],
+        role: Role::Lua,
+    },
+    Variant {
+        family: Family::ReadValue,
+        name: "HGET (raw bytes)",
+        cost: &[("hget", 1.0)],
+        role: Role::Native,
+    },
+    Variant {
         family: Family::Purge,
         name: "CALC.PURGEA",
         cost: &[("calc.purgea", 1.0)],
@@ -141,6 +256,9 @@ pub fn family_name(f: Family) -> &'static str {
         Family::Read => "read (25 booleans)",
         Family::Purge => "purge (20 b-ids of 1000)",
         Family::Stash => "symmetric set",
+        Family::WriteJson => "write as JSON (hash per a, 20 fields)",
+        Family::ReadJson => "read as JSON (25 booleans)",
+        Family::ReadValue => "read one value (of 25 booleans)",
     }
 }
 
@@ -182,6 +300,49 @@ pub fn add_op(v: &Variant, s: &Scripts, pipe: &mut Pipeline, t: usize, n: u64, v
                 .arg(TTL)
                 .arg("NX")
                 .cmd("EXEC");
+        }
+        (Family::WriteJson, role, _) => {
+            let json = json_value();
+            match role {
+                Role::Module => pipe
+                    .cmd("CALC.SETDICT")
+                    .arg(&key)
+                    .arg("p25")
+                    .arg(field)
+                    .arg(json)
+                    .arg(TTL),
+                Role::Lua => pipe
+                    .cmd("EVALSHA")
+                    .arg(&s.pack)
+                    .arg(1)
+                    .arg(&key)
+                    .arg(field)
+                    .arg(json)
+                    .arg(TTL),
+                Role::Native => pipe.cmd("HSET").arg(&key).arg(field).arg(value),
+            };
+        }
+        (Family::ReadJson | Family::ReadValue, role, _) => {
+            let key = format!("read:{}", n % 10_000);
+            let json = matches!(v.family, Family::ReadJson);
+            match (role, json) {
+                (Role::Module, true) => pipe.cmd("CALC.GETJSON").arg(key).arg("f").arg("p25"),
+                (Role::Module, false) => pipe
+                    .cmd("CALC.GETVALUES")
+                    .arg(key)
+                    .arg("f")
+                    .arg("p25")
+                    .arg(ONE_NAME),
+                (Role::Lua, true) => pipe.cmd("EVALSHA").arg(&s.json).arg(1).arg(key).arg("f"),
+                (Role::Lua, false) => pipe
+                    .cmd("EVALSHA")
+                    .arg(&s.value)
+                    .arg(1)
+                    .arg(key)
+                    .arg("f")
+                    .arg(ONE_NAME),
+                (Role::Native, _) => pipe.cmd("HGET").arg(key).arg("f"),
+            };
         }
         (Family::Read, role, _) => {
             let key = format!("read:{}", n % 10_000);
@@ -239,6 +400,9 @@ pub fn add_op(v: &Variant, s: &Scripts, pipe: &mut Pipeline, t: usize, n: u64, v
     }
 }
 
+/// The name GETVALUES asks for: the permission check reads one flag.
+const ONE_NAME: &str = "perm_12";
+
 /// The purge family's own b-hashes: sharing the symmetric-set family's
 /// `a2b-*` keys made whichever purge variant ran first after it also purge
 /// that family's fields, a bias against it.
@@ -291,6 +455,9 @@ pub fn prepare(con: &mut Connection, pad: usize, value: &[u8]) -> Scripts {
         hset: load(con, HSET_WITH_EXPIRY),
         purge: load(con, PURGE),
         decode: load(con, &lua_decoder()),
+        json: load(con, LUA_JSON),
+        value: load(con, &lua_value()),
+        pack: load(con, &lua_pack()),
     };
     let _: () = redis::cmd("CALC.TEMPLATE.SET")
         .arg("p25")
