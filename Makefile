@@ -104,7 +104,7 @@ fuzz: deps
 
 # The integration suite with every test server under valgrind memcheck; fails
 # on any memcheck error or definite leak. Slow: minutes, not seconds.
-VALGRIND_TESTS := hsetex getdict a2bset purgea templates hostile_input command_behaviour presentation persistence_replication differential
+VALGRIND_TESTS := hsetex getdict setdict getjson getvalues a2bset purgea templates hostile_input command_behaviour presentation persistence_replication differential
 valgrind: build
 	@scripts/apt-need $(TOOL_PKGS)
 	rm -rf target/valgrind && mkdir -p target/valgrind
