@@ -153,9 +153,11 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             return
         holds = getattr(self._local, "holds", None)
         hold = holds.get(key) if holds else None
-        if hold is not None and hold.rechecked:
-            hold.pending.append(command)
-            return
+        if hold is not None:
+            hold.prefetched = _NOTHING  # no longer what the key holds
+            if hold.rechecked:
+                hold.pending.append(command)
+                return
         self._writer.call(*command)
 
     def set_serialized(self, key, value):
@@ -263,9 +265,12 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
                 raise reply
 
     def _flush_held(self):
+        """Before any other read or write of several keys (or a delete): the
+        writes waiting for a release are sent, the re-check reads dropped."""
         holds = getattr(self._local, "holds", None)
         if holds:
             for hold in list(holds.values()):
+                hold.prefetched = _NOTHING
                 if hold.pending:
                     self._flush(hold)
 
@@ -309,20 +314,23 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         if not keys:
             return []
         self._flush_held()
-        hashes = OrderedDict()
-        for i, key in enumerate(keys):
-            name, field = self._hash_key(key)
-            hashes.setdefault(name, ([], []))
-            hashes[name][0].append(i)
-            hashes[name][1].append(field)
-        if len(hashes) == 1:
-            ((name, (_, fields)),) = hashes.items()
-            raws = self._reader.call("HMGET", name, *fields)
+        fields = []
+        for key in keys:
+            if not isinstance(key, tuple) or len(key) != 2:
+                self._hash_key(key)
+            fields.append(key[1])
+        if len({key[0] for key in keys}) == 1:
+            # The common case: fields of one hash (the b of one a).
+            raws = self._reader.call("HMGET", keys[0][0], *fields)
         else:
             # One HMGET per hash, all in one round trip.
-            replies = self._reader.batch([("HMGET", name, *fields) for name, (_, fields) in hashes.items()])
+            hashes = OrderedDict()
+            for i, key in enumerate(keys):
+                hashes.setdefault(key[0], []).append(i)
+            replies = self._reader.batch([("HMGET", name, *[fields[i] for i in indexes])
+                                          for name, indexes in hashes.items()])
             raws = [None] * len(keys)
-            for (indexes, _), reply in zip(hashes.values(), replies):
+            for indexes, reply in zip(hashes.values(), replies):
                 if isinstance(reply, Exception):
                     raise reply
                 for i, raw in zip(indexes, reply):
