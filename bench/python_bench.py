@@ -407,36 +407,47 @@ def run(server):
     samples = {op: {tag: [] for tag in REGIONS} for op in OPS}
     t0 = time.time()
     for rnd in range(ROUNDS):
-        order = REGIONS[rnd % 4:] + REGIONS[:rnd % 4]
-        for tag in order:
-            r = regions[tag]
-            k = n("get hit")
-            keys = [((rnd * 7919 + i * 104729) % A, i % B) for i in range(k)]
-            samples["get hit"][tag].append(meter.run(k, lambda: [r.get(a, b) for a, b in keys]))
-            k = n("get_multi")
-            a_list = [(rnd * 131 + i * 17) % A for i in range(k)]
-            samples["get_multi"][tag].append(meter.run(k, lambda: [r.get_multi(a) for a in a_list]))
-            k = n("get_or_create miss")
-            fresh = [((rnd * 389 + i * 7) % A, MISS_B0 + rnd * k + i) for i in range(k)]
-            samples["get_or_create miss"][tag].append(meter.run(k, lambda: [r.get_or_create(a, b) for a, b in fresh]))
-            # Stash then purge the same users: each round ends with no stash.
-            k = n("logout purge")
-            users = [(rnd * k + i) % A for i in range(k)]
-            if tag == "d":
+        # Each operation runs for every region back to back, in an order that
+        # rotates per round, so a burst of load elsewhere falls on all alike.
+        order = [regions[tag] for tag in REGIONS[rnd % 4:] + REGIONS[:rnd % 4]]
+        k = n("get hit")
+        keys = [((rnd * 7919 + i * 104729) % A, i % B) for i in range(k)]
+        for r in order:
+            samples["get hit"][r.tag].append(meter.run(k, lambda: [r.get(a, b) for a, b in keys]))
+        k = n("get_multi")
+        a_list = [(rnd * 131 + i * 17) % A for i in range(k)]
+        for r in order:
+            samples["get_multi"][r.tag].append(meter.run(k, lambda: [r.get_multi(a) for a in a_list]))
+        k = n("get_or_create miss")
+        fresh = [((rnd * 389 + i * 7) % A, MISS_B0 + rnd * k + i) for i in range(k)]
+        for r in order:
+            samples["get_or_create miss"][r.tag].append(
+                meter.run(k, lambda: [r.get_or_create(a, b) for a, b in fresh]))
+        # Stash, then purge the same users: each round ends with no stash.
+        k = n("logout purge")
+        users = [(rnd * k + i) % A for i in range(k)]
+        pairs = [(a, b) for a in users for b in stash_b_ids(a)]
+        for r in order:
+            if r.tag == "d":
                 r.prepare_purge(users)
             else:
-                pairs = [(a, b) for a in users for b in stash_b_ids(a)]
-                samples["stash write"][tag].append(meter.run(len(pairs), lambda: [r.stash(a, b) for a, b in pairs]))
-            samples["logout purge"][tag].append(meter.run(k, lambda: [r.purge(a) for a in users]))
+                samples["stash write"][r.tag].append(meter.run(len(pairs), lambda: [r.stash(a, b) for a, b in pairs]))
+        for r in order:
+            samples["logout purge"][r.tag].append(meter.run(k, lambda: [r.purge(a) for a in users]))
         print("round %d/%d, %.0f s" % (rnd + 1, ROUNDS, time.time() - t0), flush=True)
 
     table = {op: {tag: summarize(samples[op][tag]) for tag in REGIONS if samples[op][tag]} for op in OPS}
     for op in OPS:
         base = table[op]["b"]
         for tag, row in table[op].items():
+            # Ratios of medians (the table), and the median of each round's own
+            # ratio (the same round's batches, next to each other in time).
             row["client_vs_b"] = row["client_us"] / base["client_us"]
             row["server_vs_b"] = row["server_us"] / base["server_us"] if base["server_us"] else None
             row["throughput_vs_b"] = row["ops_per_sec"] / base["ops_per_sec"]
+            pairs = list(zip(samples[op][tag], samples[op]["b"]))
+            row["client_vs_b_paired"] = median([x["client_us"] / y["client_us"] for x, y in pairs])
+            row["server_vs_b_paired"] = median([x["server_us"] / y["server_us"] for x, y in pairs if y["server_us"]])
     memory_rows = {
         tag: {
             "bytes_per_entry": memory[tag],
@@ -492,13 +503,16 @@ def side_tables(port, meter, n):
     samples = {name: {"get hit": [], "get_multi": []} for name in variants}
     names = list(variants)
     for rnd in range(SIDE_ROUNDS):
-        for name in names[rnd % len(names):] + names[:rnd % len(names)]:
+        order = names[rnd % len(names):] + names[:rnd % len(names)]
+        k = max(1, n("get hit") // 4)
+        keys = [((rnd * 7919 + i * 104729) % A, i % B) for i in range(k)]
+        for name in order:
             r = variants[name]
-            k = max(1, n("get hit") // 4)
-            keys = [((rnd * 7919 + i * 104729) % A, i % B) for i in range(k)]
             samples[name]["get hit"].append(meter.run(k, lambda: [r.get(a, b) for a, b in keys]))
-            k = max(1, n("get_multi") // 4)
-            a_list = [(rnd * 131 + i * 17) % A for i in range(k)]
+        k = max(1, n("get_multi") // 4)
+        a_list = [(rnd * 131 + i * 17) % A for i in range(k)]
+        for name in order:
+            r = variants[name]
             samples[name]["get_multi"].append(meter.run(k, lambda: [r.get_multi(a) for a in a_list]))
     return {name: {op: summarize(s) for op, s in ops.items()} for name, ops in samples.items()}
 
@@ -554,8 +568,14 @@ def reply_shapes(port, meter):
 
 
 def targets(table, memory_rows):
+    """Client CPU per operation at most (b)'s (the median of the per-round
+    ratios); memory per entry at most 0.55x (b)'s."""
     ops = ["get hit", "get_multi", "get_or_create miss", "logout purge", "stash write"]
-    out = {op: {"client_vs_b": table[op]["a"]["client_vs_b"], "met": table[op]["a"]["client_vs_b"] <= 1.0} for op in ops}
+    out = {}
+    for op in ops:
+        row = table[op]["a"]
+        out[op] = {"client_vs_b": row["client_vs_b_paired"], "ratio_of_medians": row["client_vs_b"],
+                   "met": row["client_vs_b_paired"] <= 1.0 and row["client_vs_b"] <= 1.0}
     ratio = memory_rows["a"]["entry_vs_b"]
     out["memory per entry"] = {"vs_b": ratio, "met": ratio <= 0.55}
     ratio = memory_rows["b with dogpile's header"]["a_vs_this"]
@@ -564,9 +584,9 @@ def targets(table, memory_rows):
 
 
 def environment(admin_port):
-    import dogpile
-    import dogpile_backend_redis_advanced  # noqa: F401
     from importlib.metadata import version
+
+    import dogpile
 
     from redis.utils import HIREDIS_AVAILABLE
 
@@ -622,17 +642,21 @@ def markdown(res):
         "Per operation: throughput, client CPU (the Python process) and server CPU per operation; "
         "ratios to (b), the design note's setup (below 1: (a) costs less; throughput above 1: (a) serves more).",
         "",
-        "| operation | region | ops/s | client CPU µs/op | server CPU µs/op | client vs (b) | server vs (b) | ops/s vs (b) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| operation | region | ops/s | client CPU µs/op | server CPU µs/op | client vs (b) | server vs (b) "
+        "| ops/s vs (b) | client vs (b), per round | server vs (b), per round |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for op in OPS:
         for tag in REGIONS:
             row = res["operations"][op].get(tag)
             if row is None:
                 continue
-            lines.append("| %s | (%s) | %s | %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | (%s) | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 op, tag, fmt(row["ops_per_sec"]), fmt(row["client_us"], 1), fmt(row["server_us"], 1),
-                fmt(row["client_vs_b"], 2, "x"), fmt(row["server_vs_b"], 2, "x"), fmt(row["throughput_vs_b"], 2, "x")))
+                fmt(row["client_vs_b"], 2, "x"), fmt(row["server_vs_b"], 2, "x"), fmt(row["throughput_vs_b"], 2, "x"),
+                fmt(row["client_vs_b_paired"], 2, "x"), fmt(row["server_vs_b_paired"], 2, "x")))
+    lines += ["", "\"vs (b)\": ratio of the medians; \"per round\": the median of each round's own ratio "
+              "(the two batches ran next to each other), what the targets use."]
     lines += ["", "Memory (`INFO memory` used_memory delta):", "",
               "| region | bytes per cached entry | vs (b) | bytes per stashed pair | vs (b) |", "|---|---|---|---|---|"]
     for tag in REGIONS:
@@ -642,10 +666,14 @@ def markdown(res):
     m = res["memory"]["b with dogpile's header"]
     lines.append("| (b) written through dogpile's serializer path (`{\"ct\":..,\"v\":..}|` + values) | %s | %s | - | - |"
                  % (fmt(m["bytes_per_entry"], 1), fmt(m["entry_vs_b"], 2, "x")))
-    lines += ["", "Targets (client CPU per operation at most (b)'s; memory per entry at most 0.55x (b)'s):", ""]
+    lines += ["", "Targets (client CPU per operation at most (b)'s, per round and as a ratio of medians; "
+              "memory per entry at most 0.55x (b)'s):", ""]
     for name, t in res["targets"].items():
-        ratio = t.get("client_vs_b", t.get("vs_b"))
-        lines.append("- %s: %s, %s" % (name, fmt(ratio, 2, "x"), "met" if t["met"] else "NOT met"))
+        if "client_vs_b" in t:
+            shown = "%s per round, %s of medians" % (fmt(t["client_vs_b"], 2, "x"), fmt(t["ratio_of_medians"], 2, "x"))
+        else:
+            shown = fmt(t["vs_b"], 3, "x")
+        lines.append("- %s: %s, %s" % (name, shown, "met" if t["met"] else "NOT met"))
     lines += ["", "Transport: client CPU µs per operation (median of %d interleaved rounds)." % w["side_rounds"], "",
               "| region, protocol, parser | get hit | get_multi |", "|---|---|---|"]
     for name, ops in res["transport"].items():
@@ -659,4 +687,11 @@ def markdown(res):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--report"]:
+        # The tables again from python_results.json, without running anything.
+        saved = json.loads((HERE / "python_results.json").read_text())
+        saved["targets"] = targets(saved["operations"], saved["memory"])
+        (HERE / "python_results.json").write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+        (HERE / "python_results.md").write_text(markdown(saved))
+    else:
+        main()

@@ -110,10 +110,6 @@ def test_strings_and_bytes_with_calc_decode_strings_both_ways(server):
     assert as_text.backend.get_stashed("calculated-a|3", "1") == value
 
 
-def raw_values(server, definition, name, field, stored):
-    server.client().hset(name, field, stored)
-
-
 MARK = marker(FLAT)
 GOOD = msgpack.packb([1, 2, 3])
 MISMATCHES = {
