@@ -145,20 +145,19 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         """Writes one cache key's value. Under this thread's lock on ``key``,
         after dogpile's re-check, the write waits to travel with the lock's
         release (still before it)."""
+        holds = getattr(self._local, "holds", None)
+        hold = holds.get(key) if holds else None
+        if hold is not None:
+            hold.prefetched = _NOTHING  # no longer what the key holds
         command = self._hash_write(name, pairs)
         if command is None:
             pipe = self.writer_client.pipeline(transaction=True)
             pipe.hset(name, mapping=dict(pairs)).expire(name, self._ttl())
             pipe.execute()
-            return
-        holds = getattr(self._local, "holds", None)
-        hold = holds.get(key) if holds else None
-        if hold is not None:
-            hold.prefetched = _NOTHING  # no longer what the key holds
-            if hold.rechecked:
-                hold.pending.append(command)
-                return
-        self._writer.call(*command)
+        elif hold is not None and hold.rechecked:
+            hold.pending.append(command)
+        else:
+            self._writer.call(*command)
 
     def set_serialized(self, key, value):
         if not isinstance(key, tuple):
