@@ -17,7 +17,7 @@ SERVER_PKGS := redis-server redis-tools
 PYTHON_PKGS := python3-venv
 TOOL_PKGS   := valgrind
 
-.PHONY: build run run-reset test test-compat lint bench fuzz valgrind deps node-deps clean
+.PHONY: build run run-reset test test-compat lint bench bench-python fuzz valgrind deps node-deps clean
 
 deps:
 	@scripts/apt-need $(BUILD_PKGS) $(SERVER_PKGS) $(PYTHON_PKGS)
@@ -83,6 +83,16 @@ bench: build $(VENV)/.installed
 	$(VENV)/bin/pip install -q matplotlib
 	ROUNDS=$(ROUNDS) $(CARGO) bench --bench compare
 	$(VENV)/bin/python bench/plot.py
+
+# The design note's pattern end to end from Python: redis_calc.hstore against
+# the note's own setup, the parent backend with pickle and dogpile.cache.redis,
+# interleaved on one server it starts (redis-server from PATH, or
+# CALC_REDIS_SERVER) with the module: bench/python_results.md, .json, .png.
+# ROUNDS= (default 40) and BENCH_A= (users, default 1000) scale it down.
+bench-python: build $(VENV)/.installed
+	$(VENV)/bin/pip install -q matplotlib
+	$(VENV)/bin/python bench/python_bench.py
+	$(VENV)/bin/python bench/plot_python.py
 
 # libFuzzer on the decoder, the template parser and the JSON packer,
 # FUZZ_SECONDS per target.

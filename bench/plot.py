@@ -1,7 +1,9 @@
 """Draws bench/results.png from bench/results.json (written by `make bench`):
-for each operation family, the module's ratios to the Lua script and to the
-native floor. Below 1 means the module costs less; throughput above 1 means it
-serves more."""
+the README's Performance ratios, one panel per direction. Left, costs: the
+server's instructions per operation, the module's against the Lua script and
+the native command (below 1: the module costs less). Right, gains: pipelined
+throughput, the module's against the same two (above 1: the module serves
+more). Each bar starts at 1, so its direction says which way it went."""
 
 import json
 import pathlib
@@ -10,40 +12,61 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
 here = pathlib.Path(__file__).resolve().parent
 results = json.loads((here / "results.json").read_text())
-rows = [r for r in results["rows"] if r["role"] == "module"]
-# Callgrind's repeatable counts, joined to the timed rows by variant.
-counted = {r["variant"]: r for r in results["instructions"]}
-for r in rows:
-    r["instructions_vs_lua"] = counted[r["variant"]]["vs_lua"]
-    r["instructions_vs_native"] = counted[r["variant"]]["vs_native"]
+rows = results["ratios"]
 
-series = [
-    ("server cost vs Lua", "cost_vs_lua", "#1f77b4"),
-    ("server cost vs native", "cost_vs_native", "#aec7e8"),
-    ("server instructions vs Lua", "instructions_vs_lua", "#2ca02c"),
-    ("server instructions vs native", "instructions_vs_native", "#98df8a"),
-    ("throughput vs Lua, unpipelined", "throughput_vs_lua_unpipelined", "#ff7f0e"),
-    ("throughput vs Lua, pipelined", "throughput_vs_lua_pipelined", "#ffbb78"),
-]
-fig, ax = plt.subplots(figsize=(13, 5.5))
-width = 0.8 / len(series)
-for i, (label, key, color) in enumerate(series):
-    xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(rows))]
-    ys = [r[key] if r[key] is not None else 0 for r in rows]
-    bars = ax.bar(xs, ys, width, label=label, color=color)
-    for bar, y in zip(bars, ys):
-        if y:
-            ax.annotate("%.2fx" % y, (bar.get_x() + bar.get_width() / 2, y), ha="center", va="bottom", fontsize=6)
-ax.axhline(1.0, color="black", linewidth=0.8)
-ax.set_xticks(range(len(rows)))
-ax.set_xticklabels(["%s\n%s" % (r["variant"], r["family"]) for r in rows], fontsize=8)
-ax.set_ylabel("ratio (module / baseline)")
-ax.set_title("redis-calc vs the design note's Lua scripts and native commands (Redis %s, one run)"
-             % results["redis"], fontsize=10)
-ax.legend(fontsize=8)
+fig, (costs, gains) = plt.subplots(1, 2, figsize=(14, 5.5))
+
+
+def ratio_axis(ax, ticks):
+    """A log axis labelled in plain ratios (0.25x, 1x, 4x)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: "%gx" % y))
+    ax.set_ylim(ticks[0], ticks[-1])
+
+
+def panel(ax, series, title, ylabel):
+    width = 0.8 / len(series)
+    for i, (label, key, color) in enumerate(series):
+        for j, row in enumerate(rows):
+            y = row[key]
+            if y is None:
+                continue
+            x = j + (i - (len(series) - 1) / 2) * width
+            ax.bar(x, y - 1, width, bottom=1, color=color, label=label if j == 0 else None)
+            ax.annotate("%.2fx" % y, (x, y), ha="center", va="bottom" if y >= 1 else "top", fontsize=7,
+                        xytext=(0, 2 if y >= 1 else -2), textcoords="offset points")
+    ax.axhline(1.0, color="black", linewidth=1)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r["operation"].replace(", ", ",\n") for r in rows], fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+panel(
+    costs,
+    [("vs the Lua script", "instructions_vs_lua", "#2ca02c"),
+     ("vs the native command (HSET, HGET)", "instructions_vs_native", "#98df8a")],
+    "Cost: server instructions per operation, module / baseline: LOWER is better",
+    "ratio (1 = the baseline), log scale",
+)
+ratio_axis(costs, [0.125, 0.25, 0.5, 1, 2, 4, 8, 16])
+panel(
+    gains,
+    [("vs the Lua script", "throughput_vs_lua", "#ff7f0e"),
+     ("vs the native command (HSET, HGET)", "throughput_vs_native", "#ffbb78")],
+    "Gain: pipelined throughput, module / baseline: HIGHER is better",
+    "ratio (1 = the baseline), log scale",
+)
+ratio_axis(gains, [0.25, 0.5, 1, 2, 4, 8])
+fig.suptitle("redis-calc against the design note's Lua scripts and native commands (Redis %s, one run)"
+             % results["redis"], fontsize=11)
 fig.tight_layout()
 fig.savefig(here / "results.png", dpi=120)
 print("wrote", here / "results.png")

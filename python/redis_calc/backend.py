@@ -11,40 +11,54 @@ TTL ``redis_expiration_time``:
 * ``True``: on every write, in one ``MULTI``/``EXEC`` with the ``HSET``.
 
 With ``calc_template`` a region stores dicts as their values in template order,
-packed with msgpack (~70 bytes instead of a pickled dict), and reads them back
-decoded by the server with ``CALC.GETDICT`` / ``CALC.MGETDICT``. As in the design
-note, expiry then lives in Redis alone: the values carry no dogpile timestamp,
-so leave the region's ``expiration_time`` unset.
+packed with msgpack (~34 bytes for 25 flags instead of a pickled dict). Reads
+are the cheapest a Python client can make: ``HGET`` / ``HMGET`` of the packed
+bytes (one ``HMGET`` per hash, every hash in one round trip), the fingerprint
+checked and the values decoded in the client by msgpack's C extension, the
+dict built by a function compiled from the template
+(:class:`redis_calc.packing.TemplateCodec`). As in the design note, expiry then
+lives in Redis alone: the values carry no dogpile timestamp, so leave the
+region's ``expiration_time`` unset.
 
 Templates in production:
 
 * the template is registered under ``<calc_template>:<fingerprint>`` (the
   fingerprint is a digest of the definition), with ``ONMISMATCH NIL`` and
   ``FINGERPRINT REQUIRED``, so two versions of an application with different
-  definitions never overwrite each other's template;
+  definitions never overwrite each other's template, and the module's own
+  readers (``CALC.GETDICT``, other clients) decode what this backend writes;
 * every value carries the fingerprint of the definition it was written under;
-  the server reads a value written under any other definition (or without
-  one) as a miss, which dogpile regenerates. No definition change can make an
-  old value come back under names it was not written with;
-* a server that lost its templates (a restart without persistence, a new
-  cluster node) answers ``NOTEMPLATE``: the backend registers the template
-  again and retries once, in pipelines too.
+  a value written under any other definition (or without one), cut short or
+  malformed reads as a miss, exactly where the server would answer ``nil``,
+  and dogpile regenerates it. No definition change can make an old value come
+  back under names it was not written with;
+* reads do not need the template on the server. It is registered when the
+  backend starts and again on every new connection of the client's pool, so a
+  server that lost it (a restart without persistence, a failover to a node
+  without it) has it back as soon as the backend talks to it again.
+
+A miss under the distributed lock (``distributed_lock=True``) takes three round
+trips instead of five: dogpile's re-check read travels with the ``SET NX`` that
+takes the lock, and the value's write with the script that releases it (see
+:class:`_PipelinedLock`). The order the server sees is dogpile's: the re-check
+runs once the lock is held, the value is written before the lock is released.
 """
 
 import json
+import threading
 import time
 from collections import OrderedDict
 
 from dogpile.cache.api import NO_VALUE, CachedValue
 from dogpile.cache.region import value_version
 from dogpile_backend_redis_advanced.cache.backends.redis_advanced import RedisAdvancedHstoreBackend
-from redis.exceptions import ResponseError
+from redis.exceptions import LockNotOwnedError, NoScriptError, ResponseError
+from redis.lock import Lock
 
-from .packing import fingerprint, pack_values, unpack_values
+from .packing import TemplateCodec, fingerprint
+from .transport import Transport
 
-
-def _is_notemplate(error):
-    return isinstance(error, ResponseError) and str(error).startswith("NOTEMPLATE")
+_NOTHING = object()
 
 
 class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
@@ -55,7 +69,8 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
     * ``calc_template_definition``: the template itself (a list of names and
       ``[name, sub_template]``). Without it the definition is read from the
       server (``CALC.TEMPLATE.GET <calc_template>``).
-    * ``calc_decode_strings``: decode UTF-8 values to ``str`` (default True).
+    * ``calc_decode_strings``: msgpack strings come back as ``str`` (default
+      True); with False as ``bytes``. Bytes values are ``bytes`` either way.
     """
 
     def __init__(self, arguments):
@@ -63,21 +78,31 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         self.calc_template = arguments.pop("calc_template", None)
         definition = arguments.pop("calc_template_definition", None)
         self.calc_decode_strings = arguments.pop("calc_decode_strings", True)
-        if self.calc_template is not None:
-            # Maps, booleans and doubles arrive typed only over RESP3.
-            kwargs = dict(arguments.get("connection_kwargs") or {})
-            kwargs["protocol"] = 3
-            arguments["connection_kwargs"] = kwargs
         super().__init__(arguments)
+        self._reader = Transport(self.reader_client)
+        self._writer = self._reader if self.writer_client is self.reader_client else Transport(self.writer_client)
+        # Per thread: cache key -> _Hold, for the locks this thread holds.
+        self._local = threading.local()
         self.calc_definition = None
         self.calc_registered_name = None
+        self.calc_codec = None
         if self.calc_template is not None:
             # The region then hands CachedValues to get/set: no serializer.
             self.serializer = None
             self.deserializer = None
+            # Before the first connection: every (re)connection registers.
+            hook = _RegisterOnConnect.install(self.writer_client.connection_pool)
             self.calc_definition = self._template_definition(definition)
+            self.calc_codec = TemplateCodec(self.calc_definition, self.calc_decode_strings)
             self.calc_registered_name = "%s:%s" % (self.calc_template, fingerprint(self.calc_definition).hex())
-            self._register_template()
+            registration = (
+                "CALC.TEMPLATE.SET", self.calc_registered_name, json.dumps(self.calc_definition),
+                "ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED",
+            )
+            # Now, so that a definition the server refuses fails here; then on
+            # every connection, so that a server that lost it gets it back.
+            self.writer_client.execute_command(*registration)
+            hook.add(registration)
 
     # -- templates -------------------------------------------------------
 
@@ -91,43 +116,59 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             )
         return json.loads(stored)
 
-    def _register_template(self):
-        self.writer_client.execute_command(
-            "CALC.TEMPLATE.SET", self.calc_registered_name, json.dumps(self.calc_definition),
-            "ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED",
-        )
-
     def _ttl(self):
         return int(self.redis_expiration_time) if self.redis_expiration_time else None
 
     # -- writes: the TTL as redis_expiration_time_hash says ---------------
 
-    def _write_hash(self, client, name, pairs):
-        """Queues (on a pipeline) or runs the write of ``pairs`` to the hash
-        ``name``. With ``True``, ``client`` must be a transaction (or a plain
-        client: the write then gets one of its own)."""
+    def _hash_write(self, name, pairs):
+        """The one command that writes ``pairs`` to the hash ``name``, or None
+        when the mode needs a transaction (``True``: HSET + EXPIRE)."""
         ttl = self._ttl()
         mode = self.redis_expiration_time_hash
-        if ttl is None or mode is False:
-            return client.hset(name, mapping=dict(pairs))
-        if mode is True:
-            if not hasattr(client, "execute"):
-                client = self.writer_client.pipeline(transaction=True)
-                client.hset(name, mapping=dict(pairs)).expire(name, ttl)
-                return client.execute()
-            return client.hset(name, mapping=dict(pairs)).expire(name, ttl)
         args = [a for pair in pairs for a in pair]
-        return client.execute_command("CALC.HSETEX", name, *args, ttl)
+        if ttl is None or mode is False:
+            return ("HSET", name, *args)
+        if mode is True:
+            return None
+        return ("CALC.HSETEX", name, *args, ttl)
+
+    def _write_hash(self, pipe, name, pairs):
+        """Queues the write of ``pairs`` to the hash ``name`` on ``pipe``."""
+        command = self._hash_write(name, pairs)
+        if command is None:
+            pipe.hset(name, mapping=dict(pairs)).expire(name, self._ttl())
+        else:
+            pipe.execute_command(*command)
+
+    def _write(self, key, name, pairs):
+        """Writes one cache key's value. Under this thread's lock on ``key``,
+        after dogpile's re-check, the write waits to travel with the lock's
+        release (still before it)."""
+        holds = getattr(self._local, "holds", None)
+        hold = holds.get(key) if holds else None
+        if hold is not None:
+            hold.prefetched = _NOTHING  # no longer what the key holds
+        command = self._hash_write(name, pairs)
+        if command is None:
+            pipe = self.writer_client.pipeline(transaction=True)
+            pipe.hset(name, mapping=dict(pairs)).expire(name, self._ttl())
+            pipe.execute()
+        elif hold is not None and hold.rechecked:
+            hold.pending.append(command)
+        else:
+            self._writer.call(*command)
 
     def set_serialized(self, key, value):
         if not isinstance(key, tuple):
             return super().set_serialized(key, value)
-        self._write_hash(self.writer_client, key[0], [(key[1], value)])
+        self._write(key, key[0], [(key[1], value)])
 
     def set_serialized_multi(self, mapping):
         self._set_multi_packed(mapping, lambda v: v, super().set_serialized_multi)
 
     def _set_multi_packed(self, mapping, encode, set_plain):
+        self._flush_held()
         by_hash = OrderedDict()
         plain = {}
         for key, value in mapping.items():
@@ -145,18 +186,108 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         if plain:
             set_plain(plain)
 
+    def delete(self, key):
+        self._flush_held()
+        super().delete(key)
+
+    def delete_multi(self, keys):
+        self._flush_held()
+        super().delete_multi(keys)
+
+    # -- the distributed lock, with the miss path's reads and writes -------
+
+    def get_mutex(self, key):
+        if not self.distributed_lock:
+            return None
+        if isinstance(key, tuple):
+            # The parent's lock name for hash keys, and dogpile's re-check read.
+            name = self.lock_template.format(",".join([str(i) for i in key]))
+            recheck = ("HGET", key[0], key[1]) if len(key) == 2 else None
+        else:
+            name, recheck = self.lock_template.format(key), None
+        mutex = self.writer_client.lock(
+            name,
+            timeout=self.lock_timeout,
+            sleep=self.lock_sleep,
+            thread_local=self.thread_local_lock,
+            blocking=self.lock_blocking,
+            blocking_timeout=self.lock_blocking_timeout,
+            lock_class=_PipelinedLock,
+        )
+        mutex.calc_backend, mutex.calc_key, mutex.calc_recheck = self, key, recheck
+        mutex.calc_holds = {}
+        return self.lock_class(mutex)
+
+    def _hold(self, lock, token, prefetched):
+        holds = getattr(self._local, "holds", None)
+        if holds is None:
+            holds = self._local.holds = {}
+        hold = _Hold(lock.calc_key, holds, prefetched)
+        lock.calc_holds[token] = hold
+        holds[lock.calc_key] = hold
+
+    def _unhold(self, lock, token):
+        """Forgets the hold of ``token`` (from whichever thread releases it) and
+        answers the writes that wait for the release."""
+        hold = lock.calc_holds.pop(token, None)
+        if hold is None:
+            return []
+        if hold.holds.get(hold.key) is hold:
+            del hold.holds[hold.key]
+        return hold.pending
+
+    def _held_read(self, key):
+        """The re-check read sent with this thread's lock on ``key``, once;
+        ``_NOTHING`` when there is none to use."""
+        holds = getattr(self._local, "holds", None)
+        if not holds:
+            return _NOTHING
+        hold = holds.get(key)
+        if hold is None:
+            return _NOTHING
+        if hold.pending:
+            self._flush(hold)
+        prefetched, hold.prefetched = hold.prefetched, _NOTHING
+        if prefetched is _NOTHING:
+            return _NOTHING
+        hold.rechecked = True
+        if isinstance(prefetched, Exception):
+            raise prefetched
+        return prefetched
+
+    def _flush(self, hold):
+        """Sends the writes waiting for a lock's release now (a read of the key
+        or another write came first)."""
+        pending, hold.pending = hold.pending, []
+        for reply in self._writer.batch(pending):
+            if isinstance(reply, Exception):
+                raise reply
+
+    def _flush_held(self):
+        """Before any other read or write of several keys (or a delete): the
+        writes waiting for a release are sent, the re-check reads dropped."""
+        holds = getattr(self._local, "holds", None)
+        if holds:
+            for hold in list(holds.values()):
+                hold.prefetched = _NOTHING
+                if hold.pending:
+                    self._flush(hold)
+
+    # -- reads -------------------------------------------------------------
+
+    def get_serialized(self, key):
+        if not isinstance(key, tuple):
+            return super().get_serialized(key)
+        raw = self._held_read(key)
+        if raw is _NOTHING:
+            raw = self._reader.call("HGET", key[0], key[1])
+        return NO_VALUE if raw is None else raw
+
+    def get_serialized_multi(self, keys):
+        self._flush_held()
+        return super().get_serialized_multi(keys)
+
     # -- template regions: CachedValues in, CachedValues out -------------
-
-    def _cached(self, reply):
-        if reply is None:
-            return NO_VALUE
-        # Fresh metadata, as the design note's Serializer_loads fakes it: the
-        # value's age is Redis's business (the hash TTL), not dogpile's.
-        metadata = {"ct": time.time(), "v": value_version}
-        return CachedValue(unpack_values(reply, self.calc_decode_strings), metadata)
-
-    def _pack(self, value):
-        return pack_values(value.payload, self.calc_definition)
 
     @staticmethod
     def _hash_key(key):
@@ -164,61 +295,62 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             raise TypeError("a calc_template region takes (hash, field) keys, got %r" % (key,))
         return key
 
-    def _with_template(self, read):
-        """Runs ``read``; if the server lost the template, registers it again
-        and runs ``read`` once more (as redis-py's Script does on NOSCRIPT)."""
-        try:
-            return read()
-        except ResponseError as e:
-            if not _is_notemplate(e):
-                raise
-        self._register_template()
-        return read()
-
-    def _getdict(self, hash_name, field):
-        """``CALC.GETDICT`` against the region's template, registering it
-        again if the server lost it."""
-        return self._with_template(
-            lambda: self.reader_client.execute_command("CALC.GETDICT", hash_name, field, self.calc_registered_name)
-        )
-
     def get(self, key):
         name, field = self._hash_key(key)
-        return self._cached(self._getdict(name, field))
+        raw = self._held_read(key)
+        if raw is _NOTHING:
+            raw = self._reader.call("HGET", name, field)
+        if raw is None:
+            return NO_VALUE
+        payload = self.calc_codec.unpack(raw)
+        if payload is None:
+            return NO_VALUE
+        # Fresh metadata, as the design note's Serializer_loads fakes it: the
+        # value's age is Redis's business (the hash TTL), not dogpile's.
+        return CachedValue(payload, {"ct": time.time(), "v": value_version})
 
     def get_multi(self, keys):
-        hashed = OrderedDict()
-        for i, key in enumerate(keys):
-            name, field = self._hash_key(key)
-            hashed.setdefault(name, []).append((i, field))
-        values = [NO_VALUE] * len(keys)
-        if not hashed:
-            return values
-
-        def read():
-            # One CALC.MGETDICT per hash, all in one round trip.
-            pipe = self.reader_client.pipeline(transaction=False)
-            for name, fields in hashed.items():
-                pipe.execute_command("CALC.MGETDICT", name, self.calc_registered_name, *[f for _, f in fields])
-            replies = pipe.execute(raise_on_error=False)
-            for reply in replies:
+        if not keys:
+            return []
+        self._flush_held()
+        fields = []
+        for key in keys:
+            if not isinstance(key, tuple) or len(key) != 2:
+                self._hash_key(key)
+            fields.append(key[1])
+        if len({key[0] for key in keys}) == 1:
+            # The common case: fields of one hash (the b of one a).
+            raws = self._reader.call("HMGET", keys[0][0], *fields)
+        else:
+            # One HMGET per hash, all in one round trip.
+            hashes = OrderedDict()
+            for i, key in enumerate(keys):
+                hashes.setdefault(key[0], []).append(i)
+            replies = self._reader.batch([("HMGET", name, *[fields[i] for i in indexes])
+                                          for name, indexes in hashes.items()])
+            raws = [None] * len(keys)
+            for indexes, reply in zip(hashes.values(), replies):
                 if isinstance(reply, Exception):
                     raise reply
-            return replies
-
-        for (name, fields), replies in zip(hashed.items(), self._with_template(read)):
-            for (i, _), reply in zip(fields, replies):
-                values[i] = self._cached(reply)
+                for i, raw in zip(indexes, reply):
+                    raws[i] = raw
+        # One metadata dict for the values of one call (dogpile only reads it).
+        metadata = {"ct": time.time(), "v": value_version}
+        unpack = self.calc_codec.unpack
+        values = []
+        for raw in raws:
+            payload = None if raw is None else unpack(raw)
+            values.append(NO_VALUE if payload is None else CachedValue(payload, metadata))
         return values
 
     def set(self, key, value):
-        key = self._hash_key(key)
-        self._write_hash(self.writer_client, key[0], [(key[1], self._pack(value))])
+        name, field = self._hash_key(key)
+        self._write(key, name, [(field, self.calc_codec.pack(value.payload))])
 
     def set_multi(self, mapping):
         for key in mapping:
             self._hash_key(key)
-        self._set_multi_packed(mapping, self._pack, None)
+        self._set_multi_packed(mapping, lambda value: self.calc_codec.pack(value.payload), None)
 
     # -- the symmetric stash ----------------------------------------------
 
@@ -227,20 +359,131 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         ``bkey[id_a]`` atomically; each hash gets the TTL only when created.
         A dict is packed (and marked) against the region's template."""
         if isinstance(value, dict):
-            value = pack_values(value, self.calc_definition)
+            if self.calc_codec is None:
+                raise TypeError("a2bset packs a dict only in a calc_template region; pass bytes")
+            value = self.calc_codec.pack(value)
         ttl = self._ttl()
         if ttl is None:
             raise ValueError("a2bset needs redis_expiration_time")
-        return self.writer_client.execute_command("CALC.A2BSET", akey, bkey, id_a, id_b, value, ttl)
+        return self._writer.call("CALC.A2BSET", akey, bkey, id_a, id_b, value, ttl)
 
     def get_stashed(self, hash_name, field):
-        """Reads one stashed dict (``CALC.GETDICT`` on either side of the
-        stash), ``None`` when missing or written under another definition."""
-        reply = self._getdict(hash_name, field)
-        return None if reply is None else unpack_values(reply, self.calc_decode_strings)
+        """Reads one stashed dict (either side of the stash), ``None`` when
+        missing or written under another definition."""
+        raw = self._reader.call("HGET", hash_name, field)
+        return None if raw is None else self.calc_codec.unpack(raw)
 
     def purgea(self, akey, bprefix, member):
         """``CALC.PURGEA``: remove ``member`` from every ``bprefix + b`` for
         the fields ``b`` of ``akey``, then delete ``akey``. Returns the number
         of b-hash fields removed."""
-        return self.writer_client.execute_command("CALC.PURGEA", akey, bprefix, member)
+        return self._writer.call("CALC.PURGEA", akey, bprefix, member)
+
+
+class _Hold:
+    """One acquisition of a lock by this backend: where it is registered, the
+    re-check read that came with it, the writes waiting for its release."""
+
+    __slots__ = ("key", "holds", "prefetched", "rechecked", "pending")
+
+    def __init__(self, key, holds, prefetched):
+        self.key, self.holds, self.prefetched = key, holds, prefetched
+        self.rechecked = False
+        self.pending = []
+
+
+class _PipelinedLock(Lock):
+    """redis-py's lock (same key, token, timeout and release script), with two
+    round trips of dogpile's miss path folded into its own:
+
+    * acquiring sends ``SET name token NX [PX ms]`` and dogpile's re-check read
+      (``HGET hash field``) in one round trip. The server runs the read after
+      the ``SET``; when the ``SET`` took the lock, the read is the re-check
+      dogpile makes next, and the backend answers that ``get`` from it;
+    * a value set under the lock by the thread that re-checked (dogpile's
+      creator) is sent with the release script, in one round trip, the write
+      first: the value is in Redis before the lock is free, as dogpile needs.
+
+    Any other use (no re-check, another thread's write, ``set_multi``, a read
+    or delete of the key before the release) is not delayed: pending writes
+    are sent first.
+    """
+
+    calc_backend = None
+    calc_key = None
+    calc_recheck = None
+    calc_holds = None
+
+    def do_acquire(self, token):
+        timeout = int(self.timeout * 1000) if self.timeout else None
+        acquire = ("SET", self.name, token, "NX") if timeout is None else ("SET", self.name, token, "NX", "PX", timeout)
+        backend = self.calc_backend
+        if self.calc_recheck is None:
+            return bool(backend._writer.call(*acquire))
+        taken, prefetched = backend._writer.batch([acquire, self.calc_recheck])
+        if isinstance(taken, Exception):
+            raise taken
+        if not taken:
+            return False
+        backend._hold(self, token, prefetched)
+        return True
+
+    def do_release(self, expected_token):
+        backend = self.calc_backend
+        pending = backend._unhold(self, expected_token)
+        release = ("EVALSHA", self.lua_release.sha, 1, self.name, expected_token)
+        *written, released = backend._writer.batch(pending + [release])
+        if isinstance(released, NoScriptError):
+            # A server that lost its script cache: load it, as Script does.
+            released = self.lua_release(keys=[self.name], args=[expected_token], client=self.redis)
+        for reply in written:
+            if isinstance(reply, Exception):
+                raise reply
+        if isinstance(released, ResponseError):
+            raise released
+        if not released:
+            raise LockNotOwnedError("Cannot release a lock that's no longer owned")
+
+
+class _RegisterOnConnect:
+    """A pool's ``redis_connect_func``: the connection's own handshake, then
+    ``CALC.TEMPLATE.SET`` for every template registered through the pool, in
+    one round trip. A refusal (a read-only replica, a user without the right)
+    is not an error: reads do not depend on it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.registrations = []
+
+    @classmethod
+    def install(cls, pool):
+        """The pool's hook, installed for the connections it will make and
+        for those it has made (a pool the user passed may have some)."""
+        kwargs = pool.connection_kwargs
+        hook = kwargs.get("redis_connect_func")
+        if not isinstance(hook, cls):
+            hook = kwargs["redis_connect_func"] = cls(hook)
+        for attr in ("_available_connections", "_in_use_connections", "_connections"):
+            for conn in list(getattr(pool, attr, ())):
+                if getattr(conn, "redis_connect_func", None) is hook.inner:
+                    conn.redis_connect_func = hook
+        return hook
+
+    def add(self, registration):
+        if registration not in self.registrations:
+            self.registrations.append(registration)
+
+    def __call__(self, conn):
+        if self.inner is None:
+            conn.on_connect()
+        else:
+            self.inner(conn)
+        registrations = list(self.registrations)
+        if not registrations:
+            return
+        conn.send_packed_command(conn.pack_commands(registrations))
+        for _ in registrations:
+            try:
+                conn.read_response()
+            except ResponseError:
+                pass
