@@ -15,19 +15,62 @@ use crate::stats;
 
 /// CALC.GETDICT key field template
 pub fn getdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+    let read = one_field(ctx, args, readable)?;
+    emit(reply, read.value.as_ref(), &read.registered, read.name);
+    Ok(())
+}
+
+/// CALC.MGETDICT key template field [field ...]
+pub fn mgetdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+    let read = many_fields(ctx, args, readable)?;
+    reply.array(read.value.len());
+    for value in &read.value {
+        emit(reply, value.as_ref(), &read.registered, read.name);
+    }
+    Ok(())
+}
+
+/// How a reader turns a stored value (or its absence) into what it answers,
+/// under a template (and its name): `None` for a nil.
+pub(super) type Reader<T> =
+    fn(Option<OwnedString>, &Registered, &[u8]) -> Result<Option<T>, DecodeError>;
+
+/// What a read found, with the template it was read against and its name.
+pub(super) struct Read<'b, V> {
+    pub registered: Arc<Registered>,
+    pub name: &'b [u8],
+    pub value: V,
+}
+
+/// `key field template`: the field's value through `read`, with the template
+/// and its name.
+pub(super) fn one_field<'b, T>(
+    ctx: Ctx,
+    args: &'b [Arg],
+    read: Reader<T>,
+) -> Result<Read<'b, Option<T>>, CalcError> {
     let [_, key, field, name] = args else {
         return Err(CalcError::WrongArity);
     };
     let name = name.bytes();
     let registered = lookup(name)?;
     let value = HashKey::open_read(ctx, key)?.get(field);
-    let value = readable(value, &registered, name).map_err(CalcError::Decode)?;
-    emit(reply, value.as_ref(), &registered, name);
-    Ok(())
+    let value = read(value, &registered, name).map_err(CalcError::Decode)?;
+    Ok(Read {
+        registered,
+        name,
+        value,
+    })
 }
 
-/// CALC.MGETDICT key template field [field ...]
-pub fn mgetdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
+/// `key template field [field ...]`: every field's value through `read`, all
+/// of them before anything is answered (a failure names its field), with the
+/// template and its name.
+pub(super) fn many_fields<'b, T>(
+    ctx: Ctx,
+    args: &'b [Arg],
+    read: Reader<T>,
+) -> Result<Read<'b, Vec<Option<T>>>, CalcError> {
     let [_, key, name, fields @ ..] = args else {
         return Err(CalcError::WrongArity);
     };
@@ -37,21 +80,20 @@ pub fn mgetdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), C
     let name = name.bytes();
     let registered = lookup(name)?;
     let hash = HashKey::open_read(ctx, key)?;
-    // Every value is checked before the first byte of the reply is written.
     let values = fields
         .iter()
         .map(|field| {
-            readable(hash.get(field), &registered, name).map_err(|error| CalcError::DecodeField {
+            read(hash.get(field), &registered, name).map_err(|error| CalcError::DecodeField {
                 field: printable(field.bytes()),
                 error,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    reply.array(values.len());
-    for value in &values {
-        emit(reply, value.as_ref(), &registered, name);
-    }
-    Ok(())
+    Ok(Read {
+        registered,
+        name,
+        value: values,
+    })
 }
 
 pub(super) fn lookup(name: &[u8]) -> Result<Arc<Registered>, CalcError> {

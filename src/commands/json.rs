@@ -11,7 +11,7 @@
 //! with the primary's exact bytes, whatever its own registry holds.
 
 use super::args::{is_pairs, split_expiry};
-use super::dict::{lookup, under_policy};
+use super::dict::{lookup, many_fields, one_field, under_policy};
 use super::hash::write;
 use super::names;
 use crate::error::CalcError;
@@ -72,48 +72,27 @@ pub fn setdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Ca
 
 /// CALC.GETJSON key field template
 pub fn getjson(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let [_, key, field, name] = args else {
-        return Err(CalcError::WrongArity);
-    };
-    let name = name.bytes();
-    let registered = lookup(name)?;
-    let value = HashKey::open_read(ctx, key)?.get(field);
-    match json_of(value, &registered, name).map_err(CalcError::Decode)? {
-        Some(json) => reply.bytes(&json),
-        None => reply.null(),
-    }
+    let json = one_field(ctx, args, json_of)?.value;
+    answer(reply, json.as_deref());
     Ok(())
 }
 
 /// CALC.MGETJSON key template field [field ...]
 pub fn mgetjson(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let [_, key, name, fields @ ..] = args else {
-        return Err(CalcError::WrongArity);
-    };
-    if fields.is_empty() {
-        return Err(CalcError::WrongArity);
-    }
-    let name = name.bytes();
-    let registered = lookup(name)?;
-    let hash = HashKey::open_read(ctx, key)?;
-    // Every value is printed before the first byte of the reply is written.
-    let texts = fields
-        .iter()
-        .map(|field| {
-            json_of(hash.get(field), &registered, name).map_err(|error| CalcError::DecodeField {
-                field: printable(field.bytes()),
-                error,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let texts = many_fields(ctx, args, json_of)?.value;
     reply.array(texts.len());
-    for text in &texts {
-        match text {
-            Some(json) => reply.bytes(json),
-            None => reply.null(),
-        }
+    for json in &texts {
+        answer(reply, json.as_deref());
     }
     Ok(())
+}
+
+/// One JSON text, or nil.
+fn answer(reply: &mut ReplyWriter, json: Option<&[u8]>) {
+    match json {
+        Some(json) => reply.bytes(json),
+        None => reply.null(),
+    }
 }
 
 /// CALC.GETVALUES key field template name [name ...]
