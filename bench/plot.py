@@ -18,35 +18,36 @@ here = pathlib.Path(__file__).resolve().parent
 results = json.loads((here / "results.json").read_text())
 rows = results["ratios"]
 
-fig, (costs, gains) = plt.subplots(1, 2, figsize=(14, 5.5))
+# One row per operation (top to bottom as in the README), bars left or right of 1.
+fig, (costs, gains) = plt.subplots(1, 2, figsize=(14, 1.8 + 0.55 * len(rows)), sharey=True)
 
 
 def ratio_axis(ax, ticks):
     """A log axis labelled in plain ratios (0.25x, 1x, 4x)."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: "%gx" % y))
-    ax.set_ylim(ticks[0], ticks[-1])
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: "%gx" % x))
+    ax.set_xlim(ticks[0], ticks[-1])
 
 
-def panel(ax, series, title, ylabel):
-    width = 0.8 / len(series)
+def panel(ax, series, title, xlabel):
+    height = 0.8 / len(series)
     for i, (label, key, color) in enumerate(series):
         for j, row in enumerate(rows):
-            y = row[key]
-            if y is None:
+            x = row[key]
+            if x is None:
                 continue
-            x = j + (i - (len(series) - 1) / 2) * width
-            ax.bar(x, y - 1, width, bottom=1, color=color, label=label if j == 0 else None)
-            ax.annotate("%.2fx" % y, (x, y), ha="center", va="bottom" if y >= 1 else "top", fontsize=7,
-                        xytext=(0, 2 if y >= 1 else -2), textcoords="offset points")
-    ax.axhline(1.0, color="black", linewidth=1)
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([r["operation"].replace(", ", ",\n") for r in rows], fontsize=8)
-    ax.set_ylabel(ylabel)
+            y = j + (i - (len(series) - 1) / 2) * height
+            ax.barh(y, x - 1, height, left=1, color=color, label=label if j == 0 else None)
+            ax.annotate("%.2fx" % x, (x, y), va="center", ha="left" if x >= 1 else "right", fontsize=7,
+                        xytext=(2 if x >= 1 else -2, 0), textcoords="offset points")
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r["operation"] for r in rows], fontsize=8)
+    ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
 
 
 panel(
@@ -56,7 +57,7 @@ panel(
     "Cost: server instructions per operation, module / baseline: LOWER is better",
     "ratio (1 = the baseline), log scale",
 )
-ratio_axis(costs, [0.125, 0.25, 0.5, 1, 2, 4, 8, 16])
+ratio_axis(costs, [0.0625, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16])
 panel(
     gains,
     [("vs the Lua script", "throughput_vs_lua", "#ff7f0e"),
@@ -65,6 +66,7 @@ panel(
     "ratio (1 = the baseline), log scale",
 )
 ratio_axis(gains, [0.25, 0.5, 1, 2, 4, 8])
+costs.invert_yaxis()  # the axes share it: the README's order, top to bottom
 fig.suptitle("redis-calc against the design note's Lua scripts and native commands (Redis %s, one run)"
              % results["redis"], fontsize=11)
 fig.tight_layout()
