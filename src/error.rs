@@ -138,7 +138,7 @@ impl fmt::Display for CalcError {
             ),
             CalcError::UnknownTemplate { name } => write!(
                 f,
-                "NOTEMPLATE unknown template '{name}' (register it on this node with CALC.TEMPLATE.SET)"
+                "NOTEMPLATE unknown template '{name}' (register it on this node with CALC.TEMPLATE SET)"
             ),
             CalcError::InvalidTemplate { reason } => write!(f, "ERR invalid template definition: {reason}"),
             CalcError::Syntax { reason } => write!(f, "ERR syntax error: {reason}"),
