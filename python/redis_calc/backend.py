@@ -68,7 +68,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
       packed against it (see the module docstring).
     * ``calc_template_definition``: the template itself (a list of names and
       ``[name, sub_template]``). Without it the definition is read from the
-      server (``CALC.TEMPLATE.GET <calc_template>``).
+      server (``CALC.TEMPLATE GET <calc_template>``).
     * ``calc_decode_strings``: msgpack strings come back as ``str`` (default
       True); with False as ``bytes``. Bytes values are ``bytes`` either way.
     """
@@ -91,25 +91,38 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             self.serializer = None
             self.deserializer = None
             # Before the first connection: every (re)connection registers.
-            hook = _RegisterOnConnect.install(self.writer_client.connection_pool)
+            hook = self._registration_hook()
             self.calc_definition = self._template_definition(definition)
             self.calc_codec = TemplateCodec(self.calc_definition, self.calc_decode_strings)
             self.calc_registered_name = "%s:%s" % (self.calc_template, fingerprint(self.calc_definition).hex())
+            # The container form (one dot): the form cluster clients accept.
             registration = (
-                "CALC.TEMPLATE.SET", self.calc_registered_name, json.dumps(self.calc_definition),
+                "CALC.TEMPLATE", "SET", self.calc_registered_name, json.dumps(self.calc_definition),
                 "ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED",
             )
             # Now, so that a definition the server refuses fails here; then on
             # every connection, so that a server that lost it gets it back.
-            self.writer_client.execute_command(*registration)
+            self._register(registration)
             hook.add(registration)
 
     # -- templates -------------------------------------------------------
 
+    def _registration_hook(self):
+        """The hook that registers the templates on every new connection."""
+        return _RegisterOnConnect.install(self.writer_client.connection_pool)
+
+    def _register(self, registration):
+        """Registers a template now, where the backend writes."""
+        self.writer_client.execute_command(*registration)
+
+    def _stored_definition(self, name):
+        """The definition the server holds under ``name`` (JSON), or None."""
+        return self.reader_client.execute_command("CALC.TEMPLATE", "GET", name)
+
     def _template_definition(self, definition):
         if definition is not None:
             return definition
-        stored = self.reader_client.execute_command("CALC.TEMPLATE.GET", self.calc_template)
+        stored = self._stored_definition(self.calc_template)
         if stored is None:
             raise ValueError(
                 "template %r is not registered on the server; pass calc_template_definition" % self.calc_template
@@ -447,7 +460,7 @@ class _PipelinedLock(Lock):
 
 class _RegisterOnConnect:
     """A pool's ``redis_connect_func``: the connection's own handshake, then
-    ``CALC.TEMPLATE.SET`` for every template registered through the pool, in
+    ``CALC.TEMPLATE SET`` for every template registered through the pool, in
     one round trip. A refusal (a read-only replica, a user without the right)
     is not an error: reads do not depend on it."""
 
