@@ -190,14 +190,18 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             else:
                 plain[key] = value
         if by_hash:
-            # One round trip for every hash touched; one transaction when every
-            # write also sets the TTL, so each HSET has its EXPIRE.
-            pipe = self.writer_client.pipeline(transaction=self.redis_expiration_time_hash is True)
-            for name, pairs in by_hash.items():
-                self._write_hash(pipe, name, pairs)
-            pipe.execute()
+            self._write_hashes(by_hash)
         if plain:
             set_plain(plain)
+
+    def _write_hashes(self, by_hash):
+        """Writes ``{hash: [(field, value), ...]}``: one round trip for every
+        hash touched; one transaction when every write also sets the TTL, so
+        each HSET has its EXPIRE."""
+        pipe = self.writer_client.pipeline(transaction=self.redis_expiration_time_hash is True)
+        for name, pairs in by_hash.items():
+            self._write_hash(pipe, name, pairs)
+        pipe.execute()
 
     def delete(self, key):
         self._flush_held()
@@ -213,9 +217,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         if not self.distributed_lock:
             return None
         if isinstance(key, tuple):
-            # The parent's lock name for hash keys, and dogpile's re-check read.
-            name = self.lock_template.format(",".join([str(i) for i in key]))
-            recheck = ("HGET", key[0], key[1]) if len(key) == 2 else None
+            name, recheck = self._hash_lock(key)
         else:
             name, recheck = self.lock_template.format(key), None
         mutex = self.writer_client.lock(
@@ -230,6 +232,12 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         mutex.calc_backend, mutex.calc_key, mutex.calc_recheck = self, key, recheck
         mutex.calc_holds = {}
         return self.lock_class(mutex)
+
+    def _hash_lock(self, key):
+        """The lock's name for a hash key (the parent's), and dogpile's
+        re-check read to send with the ``SET NX`` (None: none)."""
+        name = self.lock_template.format(",".join([str(i) for i in key]))
+        return name, (("HGET", key[0], key[1]) if len(key) == 2 else None)
 
     def _hold(self, lock, token, prefetched):
         holds = getattr(self._local, "holds", None)
@@ -371,6 +379,11 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         """``CALC.A2BSET``: stash ``value`` under ``akey[id_b]`` and
         ``bkey[id_a]`` atomically; each hash gets the TTL only when created.
         A dict is packed (and marked) against the region's template."""
+        value, ttl = self._stash_value(value)
+        return self._writer.call("CALC.A2BSET", akey, bkey, id_a, id_b, value, ttl)
+
+    def _stash_value(self, value):
+        """A stash's value (a dict packed against the template) and TTL."""
         if isinstance(value, dict):
             if self.calc_codec is None:
                 raise TypeError("a2bset packs a dict only in a calc_template region; pass bytes")
@@ -378,7 +391,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         ttl = self._ttl()
         if ttl is None:
             raise ValueError("a2bset needs redis_expiration_time")
-        return self._writer.call("CALC.A2BSET", akey, bkey, id_a, id_b, value, ttl)
+        return value, ttl
 
     def get_stashed(self, hash_name, field):
         """Reads one stashed dict (either side of the stash), ``None`` when

@@ -27,9 +27,10 @@ class Transport:
     def __init__(self, client):
         self.client = client
         # The pool a Redis client was made with (read on first use: dogpile
-        # backends are created before anyone talks to the server).
+        # backends are created before anyone talks to the server). None until
+        # then; a client without a pool (RedisCluster) takes its own path.
         self.pool = None
-        self.short = False
+        self.short = None
 
     def _ready(self):
         client = self.client
@@ -38,7 +39,7 @@ class Transport:
 
     def call(self, *args):
         """One command; its reply, or its error reply raised."""
-        if self.pool is None:
+        if self.short is None:
             self._ready()
         if self.short:
             pool = self.pool
@@ -55,7 +56,7 @@ class Transport:
     def batch(self, commands):
         """Several commands in one round trip (a pipeline without MULTI); a
         list of their replies, an error reply as its exception object."""
-        if self.pool is None:
+        if self.short is None:
             self._ready()
         if self.short:
             pool = self.pool
