@@ -66,8 +66,9 @@ def test_the_region_api_over_hashes_on_every_primary(cluster):
     for name in hashes:
         assert 0 < client.ttl(name) <= 3600
 
-    # Another process reads them back, one by one and all at once.
-    other = region_for(cluster)
+    # Another process (configured by url, as dogpile's redis_cluster allows)
+    # reads them back, one by one and all at once.
+    other = region_for(cluster, startup_nodes=None, url="redis://127.0.0.1:%d/0" % cluster.nodes[1].port)
     assert [other.get(key) for key in keys] == [value(key) for key in keys]
     assert other.get_multi(keys) == [value(key) for key in keys]
     assert other.get_or_create_multi(keys, lambda *ks: pytest.fail("cached")) == [value(k) for k in keys]
@@ -87,6 +88,8 @@ def test_the_lock_lives_in_its_hashs_slot_and_a_miss_stays_on_one_node(cluster):
     region = region_for(cluster)
     key = ("calculated-a|lock", "42")
     owner = cluster.primary_for(key[0])
+    # A first miss on the node loads the lock's release script there.
+    region.get_or_create((key[0], "warm"), lambda: value(key))
     for node in cluster.primaries():
         node.client().config_resetstat()
     assert region.get_or_create(key, lambda: value(key)) == value(key)
@@ -150,6 +153,44 @@ def test_the_stash_and_a_logout_purge_across_every_node(cluster):
     client.execute_command("CALC.HSETEX", "a2b-a|44", "9", b"v", 100)
     assert backend.purgea("a2b-a|44", "a2b-b|", 44) == 0
     assert client.exists("a2b-a|44") == 0
+
+
+def test_a_stash_racing_a_purge_is_purged_too(cluster, monkeypatch):
+    backend = region_for(cluster).backend
+    other = region_for(cluster).backend
+    client = cluster.client()
+    akey, bkeys = "race-a|1", ["race-b|%d" % i for i in range(12)]
+    for i, bkey in enumerate(bkeys):
+        backend.a2bset(akey, bkey, 1, i, value(("race", i)))
+    # Another process stashes (1, 5) again after the purge removed 1 from
+    # race-b|5 and before it drops the ids from the a-hash.
+    remove_members = type(backend)._remove_members
+    raced = []
+
+    def then_a_stash(self, *args):
+        removed = remove_members(self, *args)
+        if not raced:
+            raced.append(other.a2bset(akey, bkeys[5], 1, 5, value(("race", 5))))
+        return removed
+
+    monkeypatch.setattr(type(backend), "_remove_members", then_a_stash)
+    a_node = cluster.primary_for(akey)
+    a_node.client().config_resetstat()
+    assert backend.purgea(akey, "race-b|", 1) == 13
+    assert raced == [1]  # the a-side existed, the b-side was written again
+    # The stash's a-side write aborted the first EXEC; the steps ran again
+    # and removed what it wrote, so no b-side entry outlives the a-hash.
+    assert calls(a_node, "exec") == 2
+    assert client.exists(akey, *bkeys) == 0
+
+
+def test_a_region_reads_its_template_from_the_primaries(cluster):
+    client = cluster.client()
+    client.execute_command("CALC.TEMPLATE", "SET", "shared", '["a","bb"]', target_nodes=client.get_primaries())
+    region = region_for(cluster, calc_template="shared", calc_template_definition=None)
+    key = ("calculated-shared|1", "2")
+    assert region.get_or_create(key, lambda: {"a": 1, "bb": [2]}) == {"a": 1, "bb": [2]}
+    assert region_for(cluster, calc_template="shared", calc_template_definition=None).get(key) == {"a": 1, "bb": [2]}
 
 
 def test_hash_tagged_stashes_take_the_atomic_commands(cluster):
