@@ -73,14 +73,17 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
       True); with False as ``bytes``. Bytes values are ``bytes`` either way.
     """
 
+    # How the hot commands reach the server (transport.py).
+    _transport = Transport
+
     def __init__(self, arguments):
         arguments = dict(arguments)
         self.calc_template = arguments.pop("calc_template", None)
         definition = arguments.pop("calc_template_definition", None)
         self.calc_decode_strings = arguments.pop("calc_decode_strings", True)
         super().__init__(arguments)
-        self._reader = Transport(self.reader_client)
-        self._writer = self._reader if self.writer_client is self.reader_client else Transport(self.writer_client)
+        self._reader = self._transport(self.reader_client)
+        self._writer = self._reader if self.writer_client is self.reader_client else self._transport(self.writer_client)
         # Per thread: cache key -> _Hold, for the locks this thread holds.
         self._local = threading.local()
         self.calc_definition = None

@@ -46,6 +46,7 @@ from redis.exceptions import (
 )
 
 from .backend import RedisCalcHstoreBackend, _RegisterOnConnect
+from .transport import ClusterTransport
 
 # Errors after which the purge's a-key step is run again, once the client
 # has refreshed its view of the cluster (a failover, a slot moved).
@@ -110,6 +111,8 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
       the a-key's node fails over; default 5.
     """
 
+    _transport = ClusterTransport
+
     def __init__(self, arguments):
         arguments = dict(arguments)
         self.calc_purge_attempts = max(1, int(arguments.pop("calc_purge_attempts", 5)))
@@ -160,10 +163,9 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
     def _write_hashes(self, by_hash):
         client = self.writer_client
         if self.redis_expiration_time_hash is not True or self._ttl() is None:
-            pipe = client.pipeline(transaction=False)
-            for name, pairs in by_hash.items():
-                self._write_hash(pipe, name, pairs)
-            pipe.execute()
+            for reply in self._writer.batch([self._hash_write(name, pairs) for name, pairs in by_hash.items()]):
+                if isinstance(reply, Exception):
+                    raise reply
             return
         # HSET + EXPIRE in a transaction, which cannot span slots: one per slot.
         by_slot = OrderedDict()
@@ -328,13 +330,7 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
     def _remove_members(self, prefix, ids, member):
         """``HDEL prefix+id member`` for every id, pipelined per node. Returns
         the fields removed and the errors, one per b-hash that failed."""
-        pipe = self.writer_client.pipeline(transaction=False)
-        for b in ids:
-            pipe.execute_command("HDEL", prefix + b, member)
-        try:
-            replies = pipe.execute(raise_on_error=False)
-        except RedisError as e:
-            return 0, [e]
+        replies = self._writer.batch([("HDEL", prefix + b, member) for b in ids])
         failures = [r for r in replies if isinstance(r, Exception)]
         return sum(r for r in replies if not isinstance(r, Exception)), failures
 

@@ -287,6 +287,39 @@ def test_expiration_time_hash_true_writes_one_transaction_per_slot(cluster):
     assert sum(calls(n, "exec") for n in cluster.primaries()) == len(slots)
 
 
+def test_a_slot_moved_under_the_backend_is_followed(cluster):
+    # Four processes, each knowing the slot table from before the move.
+    reader, writer, batcher, purger = (region_for(cluster) for _ in range(4))
+    client = cluster.client()
+    akey, cached = "{mv}a2b-a|1", ("{mv}calculated|1", "2")
+    writer.set(cached, value(cached))
+    for b in range(9):
+        purger.backend.a2bset(akey, "mv-b|%d" % b, 1, b, value(("mv", b)))
+    for region in (reader, writer, batcher):
+        region.get(("calculated-a|1", "1"))  # connected, the table loaded
+    # The slot of both keys moves to another primary (the resharding steps,
+    # keys and all); the backend's slot table still names the old one.
+    slot = client.keyslot(akey)
+    source = cluster.primary_for(akey)
+    target = next(n for n in cluster.primaries() if n is not source)
+    source_id, target_id = (n.client().execute_command("CLUSTER", "MYID").decode() for n in (source, target))
+    target.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", akey, cached[0])
+    for node in (target, source):
+        node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+    assert cluster.primary_for(akey) is target
+
+    # Reads, writes and the purge follow MOVED to the keys' new node.
+    assert reader.get(cached) == value(cached)
+    other = ("{mv}calculated|1", "3")
+    writer.set(other, value(other))
+    assert target.client().hexists(*other)
+    assert batcher.get_multi([cached, other, ("calculated-a|1", "1")])[:2] == [value(cached), value(other)]
+    assert purger.backend.purgea(akey, "mv-b|", 1) == 9
+    assert client.exists(akey, *["mv-b|%d" % b for b in range(9)]) == 0
+
+
 def test_a_primary_killed_mid_workload_and_its_promoted_replica_serves_the_same_values(cluster):
     # Last in this module: the cluster keeps one primary without a replica.
     region = region_for(cluster)
