@@ -17,7 +17,10 @@ Operations, the two setups interleaved in every round (order rotating):
   node, then ``MULTI``/``HDEL``/``EXEC``; on one server, one ``CALC.PURGEA``;
 * get_multi: 20 keys of a template region, each in its own hash (on the
   cluster, spread over the three primaries);
-* get: one key, for reference.
+* get: one key, for reference;
+* get_or_create miss: a new field of an existing hash, under the
+  distributed lock (the read; the ``SET NX`` with dogpile's re-check; the
+  write with the lock's release).
 
 Round trips are counted on redis-py's connections (one untimed pass): a
 *request* is one write on one connection; a *step* is a wave of requests sent
@@ -125,6 +128,8 @@ def main():
         for region in regions.values():
             region.set_multi({key: VALUE for key in keys})
 
+        # get_or_create of a new field of an existing hash, each time another.
+        misses = (("calculated-a|%d" % (n % HASHES), "m%d" % n) for n in range(10**9))
         counted = {}
         for name, region in regions.items():
             counted[name] = {
@@ -132,10 +137,11 @@ def main():
                                      lambda: stash(region.backend, 1)),
                 "get_multi": trips.count(lambda: region.get_multi(keys)),
                 "get": trips.count(lambda: region.get(keys[0])),
+                "miss": trips.count(lambda: region.get_or_create(next(misses), lambda: VALUE)),
             }
             assert region.get_multi(keys) == [VALUE] * HASHES
 
-        times = {name: {"purge": [], "get_multi": [], "get": []} for name in regions}
+        times = {name: {"purge": [], "get_multi": [], "get": [], "miss": []} for name in regions}
         names = list(regions)
         for r in range(ROUNDS):
             for name in names[r % 2:] + names[:r % 2]:
@@ -154,6 +160,11 @@ def main():
                     t = time.perf_counter_ns()
                     region.get(keys[0])
                     out["get"].append((time.perf_counter_ns() - t) / 1000)
+                for _ in range(PURGES):
+                    key = next(misses)
+                    t = time.perf_counter_ns()
+                    region.get_or_create(key, lambda: VALUE)
+                    out["miss"].append((time.perf_counter_ns() - t) / 1000)
         report(counted, times)
     finally:
         cluster.stop()
@@ -173,8 +184,8 @@ def report(counted, times):
         "|---|---|---|---|---|---|",
     ]
     labels = {"purge": "logout purge, %d b-ids" % B_IDS, "get_multi": "get_multi, %d hashes" % HASHES,
-              "get": "get, one key"}
-    for op in ("purge", "get_multi", "get"):
+              "get": "get, one key", "miss": "get_or_create miss (distributed lock)"}
+    for op in ("purge", "get_multi", "get", "miss"):
         for name in counted:
             c, samples = counted[name][op], sorted(times[name][op])
             p90 = samples[int(len(samples) * 0.9)]

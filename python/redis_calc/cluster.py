@@ -38,6 +38,7 @@ from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
     MovedError,
+    RedisClusterException,
     RedisError,
     ResponseError,
     SlotNotCoveredError,
@@ -271,7 +272,10 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
                 # The a-key's node moved or failed: refresh and run again.
                 errors.append(e)
                 if isinstance(e, _TOPOLOGY):
-                    client.nodes_manager.initialize()
+                    try:
+                        client.nodes_manager.initialize()
+                    except (RedisError, RedisClusterException) as refresh:
+                        errors.append(refresh)
                 continue
             removed += count
             if done:
