@@ -198,10 +198,7 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
         pipe = self.writer_client.pipeline(transaction=False)
         ttl = self.redis_expiration_time
         for key, value in mapping.items():
-            if ttl:
-                pipe.setex(key, ttl, value)
-            else:
-                pipe.set(key, value)
+            pipe.set(key, value, ex=ttl or None)
         pipe.execute()
 
     def delete_multi(self, keys):

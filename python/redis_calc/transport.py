@@ -12,7 +12,8 @@ Nothing is lost on failure: a connection or timeout error on the short path
 falls back to the client's own path, which reconnects and retries under the
 client's retry policy (so a server restart stays invisible, as with plain
 redis-py). A client bound to one connection (``single_connection_client``)
-always takes its own path.
+always takes its own path. :class:`ClusterTransport` is the same on a
+``RedisCluster``, one connection per node.
 """
 
 from redis.client import NEVER_DECODE
@@ -100,10 +101,10 @@ class ClusterTransport:
     primary of its key's slot (the key is the command's first argument, as
     in every command the backend sends this way, or a script's first key),
     on a connection from that node's pool, through the client's own slot
-    table. A batch groups its
-    commands by node: one write per node, then the replies of each, so the
-    commands for one node keep their order, as in redis-py's cluster pipeline
-    (whose per-command routing costs about 20 us of client CPU each).
+    table. A batch groups its commands by node: one write per node, then the
+    replies of each, so the commands for one node keep their order, as in
+    redis-py's cluster pipeline (whose per-command routing costs about 20 us
+    of client CPU each).
 
     Whatever the short path cannot finish goes through the client's own
     path, command by command, which follows ``MOVED``/``ASK``, waits out
@@ -143,7 +144,8 @@ class ClusterTransport:
         client = self.client
         if not isinstance(key, bytes):
             key = client.encoder.encode(key)
-        # The table is replaced whole when the client refreshes it.
+        # Read without the client's lock: an entry stale or being changed
+        # costs a MOVED, which the client's path then follows.
         node = client.nodes_manager.slots_cache[key_slot(key)][0]
         return node.name, (node.redis_connection or client.get_redis_connection(node)).connection_pool
 

@@ -84,6 +84,21 @@ def test_the_region_api_over_hashes_on_every_primary(cluster):
     assert region.get(keys[0]) is NO_VALUE
 
 
+def test_a_region_without_a_template_keeps_dogpiles_serializer_across_slots(cluster):
+    region = region_for(cluster, calc_template=None, calc_template_definition=None)
+    client = cluster.client()
+    hashed = [("plain-h|%d" % i, "f") for i in range(8)]
+    strings = ["plain-s|%d" % i for i in range(8)]
+    keys = hashed + strings
+    assert len(by_primary(cluster, [k[0] for k in hashed] + strings)) == 3
+    region.set_multi({key: {"any": [str(key), 1]} for key in keys})
+    assert region.get_multi(keys) == [{"any": [str(key), 1]} for key in keys]
+    assert all(0 < client.ttl(name) <= 3600 for name in [k[0] for k in hashed] + strings)
+    assert region.get_or_create(("plain-h|9", "f"), lambda: [9]) == [9]
+    region.delete_multi(keys[::2])
+    assert region.get_multi(keys[:4]) == [NO_VALUE, {"any": [str(keys[1]), 1]}, NO_VALUE, {"any": [str(keys[3]), 1]}]
+
+
 def test_the_lock_lives_in_its_hashs_slot_and_a_miss_stays_on_one_node(cluster):
     region = region_for(cluster)
     # A hash on each primary.
