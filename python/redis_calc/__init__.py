@@ -1,21 +1,39 @@
 """dogpile.cache on the redis-calc Redis module.
 
-Importing the package registers the backend ``"redis_calc.hstore"``.
+Importing the package registers the backends ``"redis_calc.hstore"`` (one
+server), ``"redis_calc.hstore_cluster"`` (Redis Cluster) and
+``"redis_calc.hstore_sentinel"`` (Sentinel).
 """
 
 from dogpile.cache.region import register_backend
 
 from .packing import pack_values, unpack_values
 
-__all__ = ["pack_values", "unpack_values", "RedisCalcHstoreBackend"]
+__all__ = [
+    "pack_values",
+    "unpack_values",
+    "RedisCalcHstoreBackend",
+    "RedisCalcClusterBackend",
+    "RedisCalcSentinelBackend",
+    "PurgeIncomplete",
+]
 
 register_backend("redis_calc.hstore", "redis_calc.backend", "RedisCalcHstoreBackend")
+register_backend("redis_calc.hstore_cluster", "redis_calc.cluster", "RedisCalcClusterBackend")
+register_backend("redis_calc.hstore_sentinel", "redis_calc.sentinel", "RedisCalcSentinelBackend")
+
+_LAZY = {
+    "RedisCalcHstoreBackend": "backend",
+    "RedisCalcClusterBackend": "cluster",
+    "PurgeIncomplete": "cluster",
+    "RedisCalcSentinelBackend": "sentinel",
+}
 
 
 def __getattr__(name):
-    # The backend module imports dogpile's redis backend; load it on first use.
-    if name == "RedisCalcHstoreBackend":
-        from .backend import RedisCalcHstoreBackend
+    # The backend modules import dogpile's redis backend; load them on first use.
+    if name in _LAZY:
+        import importlib
 
-        return RedisCalcHstoreBackend
+        return getattr(importlib.import_module("." + _LAZY[name], __name__), name)
     raise AttributeError(name)

@@ -68,10 +68,13 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
       packed against it (see the module docstring).
     * ``calc_template_definition``: the template itself (a list of names and
       ``[name, sub_template]``). Without it the definition is read from the
-      server (``CALC.TEMPLATE.GET <calc_template>``).
+      server (``CALC.TEMPLATE GET <calc_template>``).
     * ``calc_decode_strings``: msgpack strings come back as ``str`` (default
       True); with False as ``bytes``. Bytes values are ``bytes`` either way.
     """
+
+    # How the hot commands reach the server (transport.py).
+    _transport = Transport
 
     def __init__(self, arguments):
         arguments = dict(arguments)
@@ -79,8 +82,8 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         definition = arguments.pop("calc_template_definition", None)
         self.calc_decode_strings = arguments.pop("calc_decode_strings", True)
         super().__init__(arguments)
-        self._reader = Transport(self.reader_client)
-        self._writer = self._reader if self.writer_client is self.reader_client else Transport(self.writer_client)
+        self._reader = self._transport(self.reader_client)
+        self._writer = self._reader if self.writer_client is self.reader_client else self._transport(self.writer_client)
         # Per thread: cache key -> _Hold, for the locks this thread holds.
         self._local = threading.local()
         self.calc_definition = None
@@ -91,25 +94,38 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             self.serializer = None
             self.deserializer = None
             # Before the first connection: every (re)connection registers.
-            hook = _RegisterOnConnect.install(self.writer_client.connection_pool)
+            hook = self._registration_hook()
             self.calc_definition = self._template_definition(definition)
             self.calc_codec = TemplateCodec(self.calc_definition, self.calc_decode_strings)
             self.calc_registered_name = "%s:%s" % (self.calc_template, fingerprint(self.calc_definition).hex())
+            # The container form (one dot): the form cluster clients accept.
             registration = (
-                "CALC.TEMPLATE.SET", self.calc_registered_name, json.dumps(self.calc_definition),
+                "CALC.TEMPLATE", "SET", self.calc_registered_name, json.dumps(self.calc_definition),
                 "ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED",
             )
             # Now, so that a definition the server refuses fails here; then on
             # every connection, so that a server that lost it gets it back.
-            self.writer_client.execute_command(*registration)
+            self._register(registration)
             hook.add(registration)
 
     # -- templates -------------------------------------------------------
 
+    def _registration_hook(self):
+        """The hook that registers the templates on every new connection."""
+        return _RegisterOnConnect.install(self.writer_client.connection_pool)
+
+    def _register(self, registration):
+        """Registers a template now, where the backend writes."""
+        self.writer_client.execute_command(*registration)
+
+    def _stored_definition(self, name):
+        """The definition the server holds under ``name`` (JSON), or None."""
+        return self.reader_client.execute_command("CALC.TEMPLATE", "GET", name)
+
     def _template_definition(self, definition):
         if definition is not None:
             return definition
-        stored = self.reader_client.execute_command("CALC.TEMPLATE.GET", self.calc_template)
+        stored = self._stored_definition(self.calc_template)
         if stored is None:
             raise ValueError(
                 "template %r is not registered on the server; pass calc_template_definition" % self.calc_template
@@ -177,14 +193,18 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             else:
                 plain[key] = value
         if by_hash:
-            # One round trip for every hash touched; one transaction when every
-            # write also sets the TTL, so each HSET has its EXPIRE.
-            pipe = self.writer_client.pipeline(transaction=self.redis_expiration_time_hash is True)
-            for name, pairs in by_hash.items():
-                self._write_hash(pipe, name, pairs)
-            pipe.execute()
+            self._write_hashes(by_hash)
         if plain:
             set_plain(plain)
+
+    def _write_hashes(self, by_hash):
+        """Writes ``{hash: [(field, value), ...]}``: one round trip for every
+        hash touched; one transaction when every write also sets the TTL, so
+        each HSET has its EXPIRE."""
+        pipe = self.writer_client.pipeline(transaction=self.redis_expiration_time_hash is True)
+        for name, pairs in by_hash.items():
+            self._write_hash(pipe, name, pairs)
+        pipe.execute()
 
     def delete(self, key):
         self._flush_held()
@@ -200,9 +220,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         if not self.distributed_lock:
             return None
         if isinstance(key, tuple):
-            # The parent's lock name for hash keys, and dogpile's re-check read.
-            name = self.lock_template.format(",".join([str(i) for i in key]))
-            recheck = ("HGET", key[0], key[1]) if len(key) == 2 else None
+            name, recheck = self._hash_lock(key)
         else:
             name, recheck = self.lock_template.format(key), None
         mutex = self.writer_client.lock(
@@ -217,6 +235,12 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         mutex.calc_backend, mutex.calc_key, mutex.calc_recheck = self, key, recheck
         mutex.calc_holds = {}
         return self.lock_class(mutex)
+
+    def _hash_lock(self, key):
+        """The lock's name for a hash key (the parent's), and dogpile's
+        re-check read to send with the ``SET NX`` (None: none)."""
+        name = self.lock_template.format(",".join([str(i) for i in key]))
+        return name, (("HGET", key[0], key[1]) if len(key) == 2 else None)
 
     def _hold(self, lock, token, prefetched):
         holds = getattr(self._local, "holds", None)
@@ -358,6 +382,11 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         """``CALC.A2BSET``: stash ``value`` under ``akey[id_b]`` and
         ``bkey[id_a]`` atomically; each hash gets the TTL only when created.
         A dict is packed (and marked) against the region's template."""
+        value, ttl = self._stash_value(value)
+        return self._writer.call("CALC.A2BSET", akey, bkey, id_a, id_b, value, ttl)
+
+    def _stash_value(self, value):
+        """A stash's value (a dict packed against the template) and TTL."""
         if isinstance(value, dict):
             if self.calc_codec is None:
                 raise TypeError("a2bset packs a dict only in a calc_template region; pass bytes")
@@ -365,7 +394,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         ttl = self._ttl()
         if ttl is None:
             raise ValueError("a2bset needs redis_expiration_time")
-        return self._writer.call("CALC.A2BSET", akey, bkey, id_a, id_b, value, ttl)
+        return value, ttl
 
     def get_stashed(self, hash_name, field):
         """Reads one stashed dict (either side of the stash), ``None`` when
@@ -447,7 +476,7 @@ class _PipelinedLock(Lock):
 
 class _RegisterOnConnect:
     """A pool's ``redis_connect_func``: the connection's own handshake, then
-    ``CALC.TEMPLATE.SET`` for every template registered through the pool, in
+    ``CALC.TEMPLATE SET`` for every template registered through the pool, in
     one round trip. A refusal (a read-only replica, a user without the right)
     is not an error: reads do not depend on it."""
 

@@ -27,7 +27,7 @@ def canonical_json(template):
 
 def fingerprint(template):
     """The first 4 bytes of the SHA-256 of the canonical definition, as
-    ``CALC.TEMPLATE.INFO`` reports it (hex)."""
+    ``CALC.TEMPLATE INFO`` reports it (hex)."""
     return hashlib.sha256(canonical_json(template).encode("utf-8")).digest()[:4]
 
 

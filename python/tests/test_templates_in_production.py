@@ -53,6 +53,10 @@ class Creator:
 def test_the_template_is_registered_under_its_fingerprint_with_the_safe_policy(server):
     region_for(server)
     client = server.client()
+    # Through the container form, the one cluster clients accept.
+    stats = client.info("commandstats")
+    assert stats["cmdstat_calc.template|set"]["calls"] >= 1
+    assert "cmdstat_calc.template.set" not in stats
     name = "perms:%s" % fingerprint(V1).hex()
     info = client.execute_command("CALC.TEMPLATE.INFO", name)
     if isinstance(info, list):  # RESP2
