@@ -165,14 +165,7 @@ fn a_replica_ends_with_the_same_data_expiries_and_templates() {
 
 #[test]
 fn the_aof_holds_effects_and_replays_to_the_same_state() {
-    let server = Server::start_with(&[
-        "--save",
-        "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-    ]);
+    let server = Server::start_with(&common::AOF_ALWAYS);
     let mut con = server.client();
     workload(&mut con);
     let (data, expiry, tmpl) = (snapshot(&mut con), expiries(&mut con), templates(&mut con));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{call, call_err, pack, register, server_version, snapshot, Server};
+use common::{call, call_err, pack, register, server_version, snapshot, user, Server};
 use redis::{Connection, Value};
 use rmpv::Value as Mp;
 
@@ -254,25 +254,6 @@ fn acl_categories_are_a_native_commands_where_the_server_allows() {
         wanted.sort();
         assert_eq!(got_sorted, wanted, "{name}: {got:?}");
     }
-}
-
-/// A connection authenticated as a new user with `rules`.
-fn user(server: &Server, admin: &mut Connection, name: &str, rules: &[&str]) -> Connection {
-    let _: () = redis::cmd("ACL")
-        .arg("SETUSER")
-        .arg(name)
-        .arg("on")
-        .arg(">pw")
-        .arg(rules)
-        .query(admin)
-        .unwrap();
-    let mut con = server.client();
-    let _: () = redis::cmd("AUTH")
-        .arg(name)
-        .arg("pw")
-        .query(&mut con)
-        .unwrap();
-    con
 }
 
 /// The README's rules for Redis 7.0, where a module cannot set categories.

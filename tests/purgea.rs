@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{call, call_err, snapshot, Server};
+use common::{call, call_err, snapshot, user, Server};
 use redis::{Commands, Connection, Value};
 
 fn stash(con: &mut Connection, pairs: &[(&str, &str)]) {
@@ -150,43 +150,21 @@ fn acl_is_checked_on_every_derived_key_before_any_change() {
     let server = Server::start();
     let mut admin = server.client();
     stash(&mut admin, LAYOUT);
-    let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "a-only", "on", ">pw", "~a2b-a|*", "+@all"])
-        .query(&mut admin)
-        .unwrap();
-    let _: () = redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "readonly-b",
-            "on",
-            ">pw",
-            "~a2b-a|*",
-            "%R~a2b-b|*",
-            "+@all",
-        ])
-        .query(&mut admin)
-        .unwrap();
-    let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "everything", "on", ">pw", "~*", "+@all"])
-        .query(&mut admin)
-        .unwrap();
+    let refused = [
+        ("a-only", &["~a2b-a|*", "+@all"][..]),
+        ("readonly-b", &["~a2b-a|*", "%R~a2b-b|*", "+@all"]),
+    ];
     let before = snapshot(&mut admin);
-    for user in ["a-only", "readonly-b"] {
-        let mut con = redis::Client::open(format!("redis://{user}:pw@127.0.0.1:{}/", server.port))
-            .unwrap()
-            .get_connection()
-            .unwrap();
+    for (name, rules) in refused {
+        let mut con = user(&server, &mut admin, name, rules);
         let err = call_err(&mut con, &[b"CALC.PURGEA", b"a2b-a|1", b"a2b-b|", b"1"]);
         assert!(
             err.starts_with("NOPERM") && err.contains("a2b-b|"),
-            "{user}: {err}"
+            "{name}: {err}"
         );
-        assert_eq!(snapshot(&mut admin), before, "{user} changed data");
+        assert_eq!(snapshot(&mut admin), before, "{name} changed data");
     }
-    let mut con = redis::Client::open(format!("redis://everything:pw@127.0.0.1:{}/", server.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut con = user(&server, &mut admin, "everything", &["~*", "+@all"]);
     assert_eq!(
         purge(&mut con, "a2b-a|1", "a2b-b|", "1").unwrap(),
         Value::Int(3)
@@ -222,14 +200,7 @@ fn a_refused_derived_key_is_in_the_acl_log_as_a_refused_native_key_is() {
     let server = Server::start();
     let mut admin = server.client();
     stash(&mut admin, LAYOUT);
-    let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "a-only", "on", ">pw", "~a2b-a|*", "+@all"])
-        .query(&mut admin)
-        .unwrap();
-    let mut con = redis::Client::open(format!("redis://a-only:pw@127.0.0.1:{}/", server.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut con = user(&server, &mut admin, "a-only", &["~a2b-a|*", "+@all"]);
     let _: () = redis::cmd("CLIENT")
         .arg(&["SETNAME", "purger"])
         .query(&mut con)
@@ -395,15 +366,8 @@ fn local_checks_type_and_acl_of_its_b_keys_before_any_change() {
     let server = Server::start();
     let mut admin = server.client();
     stash(&mut admin, LAYOUT);
-    let _: () = redis::cmd("ACL")
-        .arg(&["SETUSER", "a-only", "on", ">pw", "~a2b-a|*", "+@all"])
-        .query(&mut admin)
-        .unwrap();
     let before = snapshot(&mut admin);
-    let mut con = redis::Client::open(format!("redis://a-only:pw@127.0.0.1:{}/", server.port))
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut con = user(&server, &mut admin, "a-only", &["~a2b-a|*", "+@all"]);
     let err = purge_local(&mut con, "a2b-a|1", "a2b-b|", "1")
         .unwrap_err()
         .to_string();

@@ -47,7 +47,7 @@ from redis.exceptions import (
 )
 
 from .backend import RedisCalcHstoreBackend, _RegisterOnConnect
-from .transport import ClusterTransport
+from .transport import ClusterTransport, exchange
 
 # Errors after which the purge's a-key step is run again, once the client
 # has refreshed its view of the cluster (a failover, a slot moved).
@@ -87,19 +87,6 @@ def _hash_tag_slot(prefix):
     if end <= start + 1:
         return None
     return key_slot(prefix)
-
-
-def _exchange(conn, commands):
-    """Sends ``commands`` on one connection in one write and reads every
-    reply; an error reply is its exception object."""
-    conn.send_packed_command(conn.pack_commands(commands))
-    replies = []
-    for _ in commands:
-        try:
-            replies.append(conn.read_response(disable_decoding=True))
-        except ResponseError as e:
-            replies.append(e)
-    return replies
 
 
 class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
@@ -293,7 +280,7 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
         conn = pool.get_connection()
         clean = False  # no WATCH left and every reply read
         try:
-            local, watched = _exchange(conn, [("CALC.PURGEA", akey, prefix, member, "LOCAL"), ("WATCH", akey)])
+            local, watched = exchange(conn, [("CALC.PURGEA", akey, prefix, member, "LOCAL"), ("WATCH", akey)])
             if isinstance(local, Exception):
                 raise local
             if isinstance(watched, Exception):
@@ -301,7 +288,7 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
             removed, ids = local[0], list(local[1])
             if not ids:
                 # Everything was local: the module deleted the a-hash.
-                _exchange(conn, [("UNWATCH",)])
+                exchange(conn, [("UNWATCH",)])
                 clean = True
                 return True, removed, []
             count, failures = self._remove_members(prefix, ids, member)
@@ -311,7 +298,7 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
                     "HDEL failed on %d of %d b-hashes (%s)" % (len(failures), len(ids), failures[0]),
                     removed, ids, failures,
                 )
-            *queued, applied = _exchange(conn, [("MULTI",), ("HDEL", akey, *ids), ("EXEC",)])
+            *queued, applied = exchange(conn, [("MULTI",), ("HDEL", akey, *ids), ("EXEC",)])
             clean = True
             if isinstance(applied, Exception):
                 raise _PurgeStepFailed("the a-hash's HDEL failed (%s)" % applied, removed, ids, [applied])

@@ -37,6 +37,19 @@ _REROUTED = (AskError, TryAgainError, ClusterDownError)
 _UNROUTED = (KeyError, IndexError, RedisClusterException, ConnectionError, TimeoutError)
 
 
+def exchange(conn, commands):
+    """Sends ``commands`` on one connection in one write and reads every
+    reply; an error reply is its exception object."""
+    conn.send_packed_command(conn.pack_commands(commands))
+    replies = []
+    for _ in commands:
+        try:
+            replies.append(conn.read_response(disable_decoding=True))
+        except ResponseError as e:
+            replies.append(e)
+    return replies
+
+
 class Transport:
     __slots__ = ("client", "pool", "short")
 
@@ -78,14 +91,7 @@ class Transport:
             pool = self.pool
             conn = pool.get_connection()
             try:
-                conn.send_packed_command(conn.pack_commands(commands))
-                replies = []
-                for _ in commands:
-                    try:
-                        replies.append(conn.read_response(disable_decoding=True))
-                    except ResponseError as e:
-                        replies.append(e)
-                return replies
+                return exchange(conn, commands)
             except _RETRIED:
                 pass
             finally:

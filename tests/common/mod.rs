@@ -710,3 +710,22 @@ pub fn keyspace_events(server: &Server, run: impl FnOnce()) -> Vec<(String, Stri
         events.push((event, msg.get_payload::<String>().expect("key")));
     }
 }
+
+/// A connection authenticated as a new user with `rules`.
+pub fn user(server: &Server, admin: &mut Connection, name: &str, rules: &[&str]) -> Connection {
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(name)
+        .arg("on")
+        .arg(">pw")
+        .arg(rules)
+        .query(admin)
+        .unwrap();
+    let mut con = server.client();
+    let _: () = redis::cmd("AUTH")
+        .arg(name)
+        .arg("pw")
+        .query(&mut con)
+        .unwrap();
+    con
+}
