@@ -266,6 +266,13 @@ fn valgrind_dir() -> Option<PathBuf> {
     std::env::var_os("CALC_VALGRIND").map(PathBuf::from)
 }
 
+/// Whether the servers run under valgrind (`make valgrind`): tens of times
+/// slower, so a test whose point is a 1-second TTL passing at a chosen moment
+/// cannot hold its timing there.
+pub fn under_valgrind() -> bool {
+    valgrind_dir().is_some()
+}
+
 /// The memcheck command line when `make valgrind` asks for it, else none.
 fn memcheck(port: u16) -> Vec<String> {
     let Some(reports) = valgrind_dir() else {
