@@ -81,33 +81,31 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     let a_handle = a_hash
         .as_ref()
         .or_else(|| a_among_b.and_then(|i| b_hashes.get(i)));
-    let a_events: &[Event] = match a_handle {
+    let a_change = match a_handle {
         Some(a_hash) if elsewhere.is_empty() && a_hash.exists() => {
             a_hash.delete();
-            &[Event::Del]
+            AChange::Deleted
         }
         Some(a_hash) => {
             let mut any = false;
             for id in &done_ids {
                 any |= a_hash.remove(id);
             }
-            match (any, a_hash.exists()) {
-                (true, true) => &[Event::Hdel],
-                (true, false) => &[Event::Hdel, Event::Del],
-                (false, _) => &[],
+            match any {
+                true => AChange::LostIds {
+                    emptied: !a_hash.exists(),
+                },
+                false => AChange::Unchanged,
             }
         }
-        None => &[],
+        None => AChange::Unchanged,
     };
+    let a_events = a_change.events();
     let removed = outcomes.iter().filter(|(removed, _)| *removed).count();
 
     let by_effects = effects::fields_can_expire();
     for (i, (b_hash, (removed, emptied))) in b_hashes.into_iter().zip(outcomes).enumerate() {
-        let events: &[Event] = match (removed, emptied) {
-            (true, true) => &[Event::Hdel, Event::Del],
-            (true, false) => &[Event::Hdel],
-            (false, _) => &[],
-        };
+        let events = hdel_events(removed, emptied);
         match Some(i) == a_among_b {
             true => b_hash.close_and_notify(&[events, a_events].concat()),
             false => b_hash.close_and_notify(events),
@@ -121,18 +119,51 @@ pub fn purgea(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Cal
     if let Some(a_hash) = a_hash {
         a_hash.close_and_notify(a_events);
     }
-    if !by_effects {
+    match a_change {
         // The a-hash existed, so something changed.
-        effects::verbatim(ctx);
-    } else if a_events.last() == Some(&Event::Del) && done_ids.is_empty() {
-        effects::replicate_del(ctx, akey);
-    } else if a_events.first() == Some(&Event::Hdel) {
-        for id in &done_ids {
-            effects::replicate_hdel(ctx, akey, id);
+        _ if !by_effects => effects::verbatim(ctx),
+        AChange::Deleted => effects::replicate_del(ctx, akey),
+        AChange::LostIds { .. } => {
+            for id in &done_ids {
+                effects::replicate_hdel(ctx, akey, id);
+            }
         }
+        AChange::Unchanged => {}
     }
     answer(reply, local, removed, &elsewhere, prefix);
     Ok(())
+}
+
+/// What the purge did to the a-hash itself.
+enum AChange {
+    /// Every b-hash was purged here: the a-hash is gone.
+    Deleted,
+    /// With `LOCAL`, the ids purged here left it (`emptied`: with them its
+    /// last field).
+    LostIds {
+        emptied: bool,
+    },
+    Unchanged,
+}
+
+impl AChange {
+    fn events(&self) -> &'static [Event] {
+        match *self {
+            AChange::Deleted => &[Event::Del],
+            AChange::LostIds { emptied } => hdel_events(true, emptied),
+            AChange::Unchanged => &[],
+        }
+    }
+}
+
+/// HDEL's events: `hdel` when a field was removed, and `del` when that
+/// emptied (and so deleted) the hash.
+fn hdel_events(removed: bool, emptied: bool) -> &'static [Event] {
+    match (removed, emptied) {
+        (true, true) => &[Event::Hdel, Event::Del],
+        (true, false) => &[Event::Hdel],
+        (false, _) => &[],
+    }
 }
 
 /// `akey bprefix member [LOCAL]`.

@@ -144,23 +144,10 @@ fn replicate_vector(
 
 /// `HDEL key field`, one effect of a command replicated by its effects.
 pub fn replicate_hdel(ctx: Ctx, key: &impl RedisStr, field: &impl RedisStr) {
-    // SAFETY: the command's context; "ss" takes the two live Redis strings
-    // (Redis retains what it keeps).
-    unsafe {
-        raw::RedisModule_Replicate.unwrap()(
-            ctx.ptr,
-            c"HDEL".as_ptr(),
-            c"ss".as_ptr(),
-            key.ptr(),
-            field.ptr(),
-        );
-    }
+    replicate_vector(ctx, c"HDEL", [key.ptr(), field.ptr()].as_ptr(), 2, None);
 }
 
 /// `DEL key`, one effect of a command replicated by its effects.
 pub fn replicate_del(ctx: Ctx, key: &impl RedisStr) {
-    // SAFETY: as in `replicate_hdel`.
-    unsafe {
-        raw::RedisModule_Replicate.unwrap()(ctx.ptr, c"DEL".as_ptr(), c"s".as_ptr(), key.ptr());
-    }
+    replicate_vector(ctx, c"DEL", [key.ptr()].as_ptr(), 1, None);
 }
