@@ -8,7 +8,7 @@ use std::ptr;
 
 use redis_module::raw;
 
-use super::command::{ArgDoc, ArgKind, Command, Container, KeySpec, RawCtx};
+use super::command::{ArgDoc, ArgKind, Command, Container, Handler, KeySpec, RawCtx};
 
 /// Registers every command; an `Err` names the one that failed. Where the
 /// server lets a module add an ACL category (Redis 7.4+), every command is
@@ -51,25 +51,10 @@ fn register_container(
     ctx: RawCtx,
     container: &Container,
 ) -> Result<*mut raw::RedisModuleCommand, &'static str> {
-    // SAFETY: OnLoad's context; static NUL-terminated strings; the info
-    // struct lives until SetCommandInfo (which copies it) returns.
+    let handle = create(ctx, None, container.name, None, c"", (0, 0, 0))?;
+    // SAFETY: a handle `create` returned; static NUL-terminated strings; the
+    // info struct lives until SetCommandInfo (which copies it) returns.
     unsafe {
-        let created = raw::RedisModule_CreateCommand.unwrap()(
-            ctx,
-            container.name.as_ptr(),
-            None,
-            c"".as_ptr(),
-            0,
-            0,
-            0,
-        );
-        if created != raw::REDISMODULE_OK as c_int {
-            return Err("CreateCommand refused it");
-        }
-        let handle = raw::RedisModule_GetCommand.unwrap()(ctx, container.name.as_ptr());
-        if handle.is_null() {
-            return Err("GetCommand did not find it");
-        }
         let mut info = raw::RedisModuleCommandInfo {
             version: &COMMAND_INFO_VERSION,
             summary: container.summary.as_ptr(),
@@ -90,48 +75,47 @@ fn register_container(
     }
 }
 
-/// A command, or with `parent` (its handle and name) a subcommand of it.
-fn register(
+/// Creates the command `name` (or, with `parent`, its handle and name, the
+/// subcommand `name` of it) and returns its handle. `handler` is `None` for a
+/// container.
+fn create(
     ctx: RawCtx,
-    command: &Command,
-    category: Option<&CStr>,
     parent: Option<(*mut raw::RedisModuleCommand, &CStr)>,
-) -> Result<(), &'static str> {
-    // The legacy key range (firstkey, lastkey, step) of the first key spec;
-    // Redis also derives it from the key specs set below.
-    let (first, last, step) = match command.keys.first() {
-        Some(k) if k.last >= 0 => (k.index, k.index + k.last, k.step),
-        Some(k) => (k.index, k.last, k.step),
-        None => (0, 0, 0),
-    };
-    // SAFETY: OnLoad's context; every string is NUL-terminated and static or
-    // outlives the call that reads it; the key spec and argument arrays are
-    // zero-terminated and alive until SetCommandInfo (which copies them)
-    // returns; the optional ACL call is used only where the server has it.
+    name: &CStr,
+    handler: Option<Handler>,
+    flags: &CStr,
+    (first, last, step): (c_int, c_int, c_int),
+) -> Result<*mut raw::RedisModuleCommand, &'static str> {
+    // A safe `extern "C" fn` where the binding takes an `unsafe` one.
+    let handler: raw::RedisModuleCmdFunc = handler.map(|h| {
+        h as unsafe extern "C" fn(RawCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int
+    });
+    // SAFETY: OnLoad's context, a parent handle GetCommand returned, and
+    // NUL-terminated strings that outlive the calls.
     unsafe {
         let (created, full_name) = match parent {
             None => (
                 raw::RedisModule_CreateCommand.unwrap()(
                     ctx,
-                    command.name.as_ptr(),
-                    Some(command.handler),
-                    command.flags.as_ptr(),
+                    name.as_ptr(),
+                    handler,
+                    flags.as_ptr(),
                     first,
                     last,
                     step,
                 ),
-                command.name.to_owned(),
+                name.to_owned(),
             ),
             Some((parent, parent_name)) => {
                 let mut full = parent_name.to_bytes().to_vec();
                 full.push(b'|');
-                full.extend_from_slice(command.name.to_bytes());
+                full.extend_from_slice(name.to_bytes());
                 (
                     raw::RedisModule_CreateSubcommand.unwrap()(
                         parent,
-                        command.name.as_ptr(),
-                        Some(command.handler),
-                        command.flags.as_ptr(),
+                        name.as_ptr(),
+                        handler,
+                        flags.as_ptr(),
                         first,
                         last,
                         step,
@@ -148,6 +132,37 @@ fn register(
         if handle.is_null() {
             return Err("GetCommand did not find it");
         }
+        Ok(handle)
+    }
+}
+
+/// A command, or with `parent` (its handle and name) a subcommand of it.
+fn register(
+    ctx: RawCtx,
+    command: &Command,
+    category: Option<&CStr>,
+    parent: Option<(*mut raw::RedisModuleCommand, &CStr)>,
+) -> Result<(), &'static str> {
+    // The legacy key range (firstkey, lastkey, step) of the first key spec;
+    // Redis also derives it from the key specs set below.
+    let (first, last, step) = match command.keys.first() {
+        Some(k) if k.last >= 0 => (k.index, k.index + k.last, k.step),
+        Some(k) => (k.index, k.last, k.step),
+        None => (0, 0, 0),
+    };
+    let handle = create(
+        ctx,
+        parent,
+        command.name,
+        Some(command.handler),
+        command.flags,
+        (first, last, step),
+    )?;
+    // SAFETY: a handle `create` returned; every string is NUL-terminated and
+    // static or outlives the call that reads it; the key spec and argument
+    // arrays are zero-terminated and alive until SetCommandInfo (which copies
+    // them) returns; the optional ACL call is used only where the server has it.
+    unsafe {
         if let Some(set_categories) = raw::RedisModule_SetCommandACLCategories {
             let categories = if let Some(category) = category {
                 format!(
