@@ -71,6 +71,37 @@ def _free_cluster_port():
     raise RuntimeError("no free port pair for a cluster node")
 
 
+def _terminate(proc):
+    """SIGTERM, a bounded wait for a clean exit, then SIGKILL; nothing for a
+    process that is gone or was never started."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def calc_region(port, definition, **extra):
+    """A ``redis_calc.hstore`` template region on the server at ``port``, as
+    the tests use it: the hash TTL, the distributed lock, template ``perms``."""
+    from dogpile.cache import make_region
+
+    arguments = {
+        "host": "127.0.0.1",
+        "port": port,
+        "redis_expiration_time": 3600,
+        "distributed_lock": True,
+        "thread_local_lock": False,
+        "calc_template": "perms",
+        "calc_template_definition": definition,
+    }
+    arguments.update(extra)
+    return make_region().configure("redis_calc.hstore", arguments=arguments)
+
+
 class Server:
     """A cache-only server (no RDB, no AOF): a restart loses data and templates."""
 
@@ -115,13 +146,7 @@ class Server:
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc)
 
     def kill(self):
         """A crash: SIGKILL, nothing saved, no goodbye to replicas or peers."""
@@ -258,13 +283,7 @@ class Sentinel:
         return redis.Redis(host="127.0.0.1", port=self.port)
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _terminate(self.proc)
 
     def cleanup(self):
         self.stop()

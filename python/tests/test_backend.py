@@ -13,6 +13,7 @@ from dogpile.cache.api import NO_VALUE
 
 import redis_calc
 from redis_calc import pack_values, unpack_values
+from redis_server import calc_region
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import design_note  # noqa: E402
@@ -21,17 +22,7 @@ TEMPLATE = ["a", "bb", "ccc", ["meta", ["x", "y"]], "name"]
 
 
 def region_for(server, **extra):
-    arguments = {
-        "host": "127.0.0.1",
-        "port": server.port,
-        "redis_expiration_time": 3600,
-        "distributed_lock": True,
-        "thread_local_lock": False,
-        "calc_template": "perms",
-        "calc_template_definition": TEMPLATE,
-    }
-    arguments.update(extra)
-    return make_region().configure("redis_calc.hstore", arguments=arguments)
+    return calc_region(server.port, TEMPLATE, **extra)
 
 
 def sample(i=0):

@@ -10,30 +10,20 @@ import msgpack
 import pytest
 import redis
 import redis.connection
-from dogpile.cache import make_region
 from dogpile.cache.api import NO_VALUE
 from redis._parsers import _RESP3Parser
 from redis.exceptions import ResponseError
 
 from redis_calc import pack_values, unpack_values
 from redis_calc.packing import fingerprint, marker
+from redis_server import calc_region
 
 FLAT = ["a", "bb", "ccc"]
 NESTED = ["a", "bb", ["meta", ["x", "y", ["deep", ["z"]]]], "name"]
 
 
 def region_for(server, definition, **extra):
-    arguments = {
-        "host": "127.0.0.1",
-        "port": server.port,
-        "redis_expiration_time": 3600,
-        "distributed_lock": True,
-        "thread_local_lock": False,
-        "calc_template": "perms",
-        "calc_template_definition": definition,
-    }
-    arguments.update(extra)
-    return make_region().configure("redis_calc.hstore", arguments=arguments)
+    return calc_region(server.port, definition, **extra)
 
 
 def server_decode(server, definition, name, field):
