@@ -2,9 +2,7 @@
 
 mod common;
 
-use common::{
-    call, call_err, native_integer_error, native_time_error, snapshot, Server, BAD_TIMES,
-};
+use common::{assert_times_answered_as_set, call, call_err, snapshot, Server};
 use redis::{Commands, Connection, Value};
 
 fn a2bset(con: &mut Connection, a: &str, b: &str, seconds: u64) -> Value {
@@ -71,39 +69,28 @@ fn expire_times_are_read_as_set_and_expire_read_them() {
     let server = Server::start();
     let mut con = server.client();
     a2bset(&mut con, "1", "7", 100);
-    let mut kinds = std::collections::BTreeSet::new();
-    for unit in ["EX", "PXAT"] {
-        for &time in BAD_TIMES {
-            let Some(expected) = native_time_error(&mut con, unit, time, "calc.a2bset") else {
-                continue; // a time far ahead is a valid PXAT
-            };
-            if expected.contains("not an integer") {
-                assert_eq!(
-                    native_integer_error(&mut con, time).as_ref(),
-                    Some(&expected)
-                );
-            }
-            kinds.insert(expected.clone());
-            let before = snapshot(&mut con);
-            for (a, b) in [("1", "7"), ("2", "8")] {
-                let (akey, bkey) = (format!("a2b-a|{a}"), format!("a2b-b|{b}"));
-                let mut args: Vec<&[u8]> = vec![
-                    b"CALC.A2BSET",
-                    akey.as_bytes(),
-                    bkey.as_bytes(),
-                    a.as_bytes(),
-                    b.as_bytes(),
-                    b"changed",
-                ];
-                if unit == "PXAT" {
-                    args.push(b"PXAT");
-                }
-                args.push(time);
-                assert_eq!(call_err(&mut con, &args), expected, "{unit} {time:?}");
-            }
-            assert_eq!(snapshot(&mut con), before);
-        }
-    }
+    let kinds = assert_times_answered_as_set(
+        &mut con,
+        "calc.a2bset",
+        &[
+            &[
+                &b"CALC.A2BSET"[..],
+                b"a2b-a|1",
+                b"a2b-b|7",
+                b"1",
+                b"7",
+                b"changed",
+            ],
+            &[
+                &b"CALC.A2BSET"[..],
+                b"a2b-a|2",
+                b"a2b-b|8",
+                b"2",
+                b"8",
+                b"changed",
+            ],
+        ],
+    );
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
         [
@@ -117,7 +104,10 @@ fn expire_times_are_read_as_set_and_expire_read_them() {
 fn wrong_arity_changes_nothing() {
     let server = Server::start();
     let mut con = server.client();
-    let err = call_err(&mut con, &[b"CALC.A2BSET", b"a", b"b", b"1", b"7", b"v"]);
+    let err = call_err(
+        &mut con,
+        &[&b"CALC.A2BSET"[..], b"a", b"b", b"1", b"7", b"v"],
+    );
     assert!(err.contains("wrong number of arguments"));
     assert!(snapshot(&mut con).is_empty());
 }
@@ -128,7 +118,15 @@ fn both_keys_the_same_hash() {
     let mut con = server.client();
     let reply = call(
         &mut con,
-        &[b"CALC.A2BSET", b"same", b"same", b"1", b"7", b"v", b"100"],
+        &[
+            &b"CALC.A2BSET"[..],
+            b"same",
+            b"same",
+            b"1",
+            b"7",
+            b"v",
+            b"100",
+        ],
     )
     .unwrap();
     assert_eq!(reply, Value::Int(2));
@@ -150,7 +148,7 @@ fn pxat_gives_both_created_keys_that_exact_expiry_and_leaves_existing_ones() {
         let bkey = [b"a2b-b|".as_slice(), b].concat();
         call(
             con,
-            &[b"CALC.A2BSET", &akey, &bkey, a, b, b"v", b"PXAT", at],
+            &[&b"CALC.A2BSET"[..], &akey, &bkey, a, b, b"v", b"PXAT", at],
         )
     };
     assert_eq!(

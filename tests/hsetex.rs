@@ -3,7 +3,7 @@
 mod common;
 
 use common::{
-    call, call_err, native_integer_error, native_time_error, snapshot, Server, BAD_TIMES,
+    assert_times_answered_as_set, call, call_err, native_integer_error, snapshot, Server,
 };
 use redis::{Commands, Connection, Value};
 
@@ -97,31 +97,14 @@ fn expire_times_are_read_as_set_and_expire_read_them() {
     let server = Server::start();
     let mut con = server.client();
     hsetex(&mut con, &[b"h", b"f", b"v", b"100"]);
-    let mut kinds = std::collections::BTreeSet::new();
-    for unit in ["EX", "PXAT"] {
-        for &time in BAD_TIMES {
-            let Some(expected) = native_time_error(&mut con, unit, time, "calc.hsetex") else {
-                continue; // a time far ahead is a valid PXAT
-            };
-            if expected.contains("not an integer") {
-                assert_eq!(
-                    native_integer_error(&mut con, time).as_ref(),
-                    Some(&expected)
-                );
-            }
-            kinds.insert(expected.clone());
-            let before = snapshot(&mut con);
-            for key in [&b"h"[..], b"fresh"] {
-                let mut args: Vec<&[u8]> = vec![b"CALC.HSETEX", key, b"f", b"changed"];
-                if unit == "PXAT" {
-                    args.push(b"PXAT");
-                }
-                args.push(time);
-                assert_eq!(call_err(&mut con, &args), expected, "{unit} {time:?}");
-            }
-            assert_eq!(snapshot(&mut con), before);
-        }
-    }
+    let kinds = assert_times_answered_as_set(
+        &mut con,
+        "calc.hsetex",
+        &[
+            &[&b"CALC.HSETEX"[..], b"h", b"f", b"changed"],
+            &[&b"CALC.HSETEX"[..], b"fresh", b"f", b"changed"],
+        ],
+    );
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
         [
@@ -130,7 +113,7 @@ fn expire_times_are_read_as_set_and_expire_read_them() {
         ]
     );
     // The example: a leading zero, as EXPIRE reads it.
-    let err = call_err(&mut con, &[b"CALC.HSETEX", b"k", b"f", b"v", b"05"]);
+    let err = call_err(&mut con, &[&b"CALC.HSETEX"[..], b"k", b"f", b"v", b"05"]);
     assert_eq!(Some(err), native_integer_error(&mut con, b"05"));
     assert!(!con.exists::<_, bool>("k").unwrap());
 }
@@ -166,10 +149,10 @@ fn wrong_arity_is_refused() {
     let mut con = server.client();
     for args in [
         &[&b"CALC.HSETEX"[..]][..],
-        &[b"CALC.HSETEX", b"h"],
-        &[b"CALC.HSETEX", b"h", b"10"],
-        &[b"CALC.HSETEX", b"h", b"f", b"10"],
-        &[b"CALC.HSETEX", b"h", b"f", b"v", b"g", b"10"],
+        &[&b"CALC.HSETEX"[..], b"h"],
+        &[&b"CALC.HSETEX"[..], b"h", b"10"],
+        &[&b"CALC.HSETEX"[..], b"h", b"f", b"10"],
+        &[&b"CALC.HSETEX"[..], b"h", b"f", b"v", b"g", b"10"],
     ] {
         let err = call_err(&mut con, args);
         assert!(err.contains("wrong number of arguments"), "{err}");
@@ -255,7 +238,10 @@ fn pxat_is_a_keyword_only_where_the_argument_count_calls_for_it() {
     assert_eq!(con.hget::<_, _, String>("h", "PXAT").unwrap(), "v");
     assert!((99..=100).contains(&con.ttl::<_, i64>("h").unwrap()));
     // Even count without PXAT before the last argument: a pair is incomplete.
-    let err = call_err(&mut con, &[b"CALC.HSETEX", b"h", b"f", b"v", b"g", b"100"]);
+    let err = call_err(
+        &mut con,
+        &[&b"CALC.HSETEX"[..], b"h", b"f", b"v", b"g", b"100"],
+    );
     assert!(err.contains("wrong number of arguments"), "{err}");
 }
 

@@ -651,6 +651,41 @@ pub fn native_integer_error(con: &mut Connection, time: &[u8]) -> Option<String>
         })
 }
 
+/// Every form of `BAD_TIMES`, as `seconds` and as `PXAT`'s time, after each
+/// of `calls` (a command's arguments up to its expiry): the answer
+/// `SET ... EX|PXAT` gives that time, with SET's name replaced by `command`
+/// (and, for what is not an integer, `EXPIRE`'s answer too), and nothing
+/// written. Returns the distinct answers.
+pub fn assert_times_answered_as_set(
+    con: &mut Connection,
+    command: &str,
+    calls: &[&[&[u8]]],
+) -> std::collections::BTreeSet<String> {
+    let mut kinds = std::collections::BTreeSet::new();
+    for unit in ["EX", "PXAT"] {
+        for &time in BAD_TIMES {
+            let Some(expected) = native_time_error(con, unit, time, command) else {
+                continue; // a time far ahead is a valid PXAT
+            };
+            if expected.contains("not an integer") {
+                assert_eq!(native_integer_error(con, time).as_ref(), Some(&expected));
+            }
+            kinds.insert(expected.clone());
+            let before = snapshot(con);
+            for call_args in calls {
+                let mut args = call_args.to_vec();
+                if unit == "PXAT" {
+                    args.push(b"PXAT");
+                }
+                args.push(time);
+                assert_eq!(call_err(con, &args), expected, "{unit} {time:?}");
+            }
+            assert_eq!(snapshot(con), before);
+        }
+    }
+    kinds
+}
+
 /// The text of the AOF's incremental files (multi-part AOF, Redis 7).
 pub fn aof_text(server: &Server) -> String {
     let dir = server.dir().join("appendonlydir");
