@@ -56,7 +56,7 @@ from redis.exceptions import LockNotOwnedError, NoScriptError, ResponseError
 from redis.lock import Lock
 
 from .packing import TemplateCodec, fingerprint
-from .transport import Transport
+from .transport import Transport, raise_first_error
 
 _NOTHING = object()
 
@@ -73,17 +73,20 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
       True); with False as ``bytes``. Bytes values are ``bytes`` either way.
     """
 
-    # How the hot commands reach the server (transport.py).
-    _transport = Transport
-
     def __init__(self, arguments):
         arguments = dict(arguments)
         self.calc_template = arguments.pop("calc_template", None)
         definition = arguments.pop("calc_template_definition", None)
         self.calc_decode_strings = arguments.pop("calc_decode_strings", True)
+        # A pool the user passed is theirs: no hook on it (other clients
+        # share it); the templates are then registered when the backend
+        # starts only (README, Templates).
+        self._own_pool = arguments.get("connection_pool") is None
         super().__init__(arguments)
-        self._reader = self._transport(self.reader_client)
-        self._writer = self._reader if self.writer_client is self.reader_client else self._transport(self.writer_client)
+        self._registrations = _Registrations(self)
+        self._reader = Transport(self.reader_client, self._registrations)
+        self._writer = (self._reader if self.writer_client is self.reader_client
+                        else Transport(self.writer_client, self._registrations))
         # Per thread: cache key -> _Hold, for the locks this thread holds.
         self._local = threading.local()
         self.calc_definition = None
@@ -93,8 +96,6 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             # The region then hands CachedValues to get/set: no serializer.
             self.serializer = None
             self.deserializer = None
-            # Before the first connection: every (re)connection registers.
-            hook = self._registration_hook()
             self.calc_definition = self._template_definition(definition)
             self.calc_codec = TemplateCodec(self.calc_definition, self.calc_decode_strings)
             self.calc_registered_name = "%s:%s" % (self.calc_template, fingerprint(self.calc_definition).hex())
@@ -103,16 +104,30 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
                 "CALC.TEMPLATE", "SET", self.calc_registered_name, json.dumps(self.calc_definition),
                 "ONMISMATCH", "NIL", "FINGERPRINT", "REQUIRED",
             )
-            # Now, so that a definition the server refuses fails here; then on
-            # every connection, so that a server that lost it gets it back.
-            self._register(registration)
-            hook.add(registration)
+            # Now, so that a definition the server refuses fails here; then
+            # after every new connection of a client the backend made, before
+            # its next command, so that a server that lost it gets it back.
+            self._registrations.commands.append(registration)
+            if self._own_pool:
+                self._install_connect_hook(self._registrations.connected)
+            self._registrations.flush(refused_ok=False)
 
     # -- templates -------------------------------------------------------
 
-    def _registration_hook(self):
-        """The hook that registers the templates on every new connection."""
-        return _RegisterOnConnect.install(self.writer_client.connection_pool)
+    def _install_connect_hook(self, connected):
+        """Calls ``connected(connection)`` after the handshake of every new
+        connection of the writer's pool (one the backend made)."""
+        kwargs = self.writer_client.connection_pool.connection_kwargs
+        inner = kwargs.get("redis_connect_func")
+
+        def hook(conn):
+            if inner is None:
+                conn.on_connect()
+            else:
+                inner(conn)
+            connected(conn)
+
+        kwargs["redis_connect_func"] = hook
 
     def _register(self, registration):
         """Registers a template now, where the backend writes."""
@@ -138,24 +153,20 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
     # -- writes: the TTL as redis_expiration_time_hash says ---------------
 
     def _hash_write(self, name, pairs):
-        """The one command that writes ``pairs`` to the hash ``name``, or None
-        when the mode needs a transaction (``True``: HSET + EXPIRE)."""
+        """The commands that write ``pairs`` to the hash ``name``, as the
+        mode says: ``None`` one ``CALC.HSETEX`` (the TTL when it creates the
+        hash), ``False`` one ``HSET``, ``True`` ``CALC.HSETEX`` then
+        ``EXPIRE`` (the TTL set again; sent together, and the hash has a TTL
+        from its creation whatever happens to the ``EXPIRE``). Each is safe
+        to send again."""
         ttl = self._ttl()
         mode = self.redis_expiration_time_hash
         args = [a for pair in pairs for a in pair]
         if ttl is None or mode is False:
-            return ("HSET", name, *args)
+            return [("HSET", name, *args)]
         if mode is True:
-            return None
-        return ("CALC.HSETEX", name, *args, ttl)
-
-    def _write_hash(self, pipe, name, pairs):
-        """Queues the write of ``pairs`` to the hash ``name`` on ``pipe``."""
-        command = self._hash_write(name, pairs)
-        if command is None:
-            pipe.hset(name, mapping=dict(pairs)).expire(name, self._ttl())
-        else:
-            pipe.execute_command(*command)
+            return [("CALC.HSETEX", name, *args, ttl), ("EXPIRE", name, ttl)]
+        return [("CALC.HSETEX", name, *args, ttl)]
 
     def _write(self, key, name, pairs):
         """Writes one cache key's value. Under this thread's lock on ``key``,
@@ -165,15 +176,13 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         hold = holds.get(key) if holds else None
         if hold is not None:
             hold.prefetched = _NOTHING  # no longer what the key holds
-        command = self._hash_write(name, pairs)
-        if command is None:
-            pipe = self.writer_client.pipeline(transaction=True)
-            pipe.hset(name, mapping=dict(pairs)).expire(name, self._ttl())
-            pipe.execute()
-        elif hold is not None and hold.rechecked:
-            hold.pending.append(command)
+        commands = self._hash_write(name, pairs)
+        if hold is not None and hold.rechecked:
+            hold.pending.extend(commands)
+        elif len(commands) == 1:
+            self._writer.call(*commands[0])
         else:
-            self._writer.call(*command)
+            raise_first_error(self._writer.batch(commands))
 
     def set_serialized(self, key, value):
         if not isinstance(key, tuple):
@@ -199,12 +208,9 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
 
     def _write_hashes(self, by_hash):
         """Writes ``{hash: [(field, value), ...]}``: one round trip for every
-        hash touched; one transaction when every write also sets the TTL, so
-        each HSET has its EXPIRE."""
-        pipe = self.writer_client.pipeline(transaction=self.redis_expiration_time_hash is True)
-        for name, pairs in by_hash.items():
-            self._write_hash(pipe, name, pairs)
-        pipe.execute()
+        hash touched (one per node on a cluster)."""
+        commands = [c for name, pairs in by_hash.items() for c in self._hash_write(name, pairs)]
+        raise_first_error(self._writer.batch(commands))
 
     def delete(self, key):
         self._flush_held()
@@ -283,9 +289,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         """Sends the writes waiting for a lock's release now (a read of the key
         or another write came first)."""
         pending, hold.pending = hold.pending, []
-        for reply in self._writer.batch(pending):
-            if isinstance(reply, Exception):
-                raise reply
+        raise_first_error(self._writer.batch(pending))
 
     def _flush_held(self):
         """Before any other read or write of several keys (or a delete): the
@@ -350,12 +354,10 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             hashes = OrderedDict()
             for i, key in enumerate(keys):
                 hashes.setdefault(key[0], []).append(i)
-            replies = self._reader.batch([("HMGET", name, *[fields[i] for i in indexes])
-                                          for name, indexes in hashes.items()])
+            replies = raise_first_error(self._reader.batch([("HMGET", name, *[fields[i] for i in indexes])
+                                                            for name, indexes in hashes.items()]))
             raws = [None] * len(keys)
             for indexes, reply in zip(hashes.values(), replies):
-                if isinstance(reply, Exception):
-                    raise reply
                 for i, raw in zip(indexes, reply):
                     raws[i] = raw
         # One metadata dict for the values of one call (dogpile only reads it).
@@ -444,15 +446,21 @@ class _PipelinedLock(Lock):
     calc_holds = None
 
     def do_acquire(self, token):
+        # SET NX GET (Redis 7.0+): nil when this SET took the lock, the token
+        # of whoever holds it otherwise. A SET sent again by redis-py's retry
+        # after the first one took the lock answers this lock's own token:
+        # taken, not a lock to wait for.
         timeout = int(self.timeout * 1000) if self.timeout else None
-        acquire = ("SET", self.name, token, "NX") if timeout is None else ("SET", self.name, token, "NX", "PX", timeout)
+        acquire = ("SET", self.name, token, "NX", "GET")
+        if timeout is not None:
+            acquire += ("PX", timeout)
         backend = self.calc_backend
         if self.calc_recheck is None:
-            return bool(backend._writer.call(*acquire))
-        taken, prefetched = backend._writer.batch([acquire, self.calc_recheck])
-        if isinstance(taken, Exception):
-            raise taken
-        if not taken:
+            return _taken(backend._writer.call(*acquire, get=True), token)
+        holder, prefetched = backend._writer.batch([acquire, self.calc_recheck], get=True)
+        if isinstance(holder, Exception):
+            raise holder
+        if not _taken(holder, token):
             return False
         backend._hold(self, token, prefetched)
         return True
@@ -465,54 +473,49 @@ class _PipelinedLock(Lock):
         if isinstance(released, NoScriptError):
             # A server that lost its script cache: load it, as Script does.
             released = self.lua_release(keys=[self.name], args=[expected_token], client=self.redis)
-        for reply in written:
-            if isinstance(reply, Exception):
-                raise reply
+        raise_first_error(written)
         if isinstance(released, ResponseError):
             raise released
-        if not released:
+        if not released and backend._writer.call("GET", self.name) is not None:
+            # Another holder: the lock expired while held. A lock that is
+            # simply gone was released (a release sent again by redis-py's
+            # retry after it ran answers 0) or expired with no one taking it.
             raise LockNotOwnedError("Cannot release a lock that's no longer owned")
 
 
-class _RegisterOnConnect:
-    """A pool's ``redis_connect_func``: the connection's own handshake, then
-    ``CALC.TEMPLATE SET`` for every template registered through the pool, in
-    one round trip. A refusal (a read-only replica, a user without the right)
-    is not an error: reads do not depend on it."""
+def _taken(holder, token):
+    """Whether ``SET NX GET``'s answer means this lock holds ``token`` now."""
+    return holder is None or holder == token
 
-    def __init__(self, inner):
-        self.inner = inner
-        self.registrations = []
 
-    @classmethod
-    def install(cls, pool):
-        """The pool's hook, installed for the connections it will make and
-        for those it has made (a pool the user passed may have some)."""
-        kwargs = pool.connection_kwargs
-        hook = kwargs.get("redis_connect_func")
-        if not isinstance(hook, cls):
-            hook = kwargs["redis_connect_func"] = cls(hook)
-        for attr in ("_available_connections", "_in_use_connections", "_connections"):
-            for conn in list(getattr(pool, attr, ())):
-                if getattr(conn, "redis_connect_func", None) is hook.inner:
-                    conn.redis_connect_func = hook
-        return hook
+class _Registrations:
+    """The templates a backend keeps registered. A new connection of a client
+    the backend made marks them stale (the server may be one that lost them:
+    a restart without persistence, a failover); the backend's next command
+    registers them first, through redis-py's API like every command. A
+    refusal then (a read-only replica, a user without the right) is not an
+    error: reads do not depend on it."""
 
-    def add(self, registration):
-        if registration not in self.registrations:
-            self.registrations.append(registration)
+    def __init__(self, backend):
+        self.backend = backend
+        self.commands = []
+        self.stale = False
+        self._local = threading.local()
 
-    def __call__(self, conn):
-        if self.inner is None:
-            conn.on_connect()
-        else:
-            self.inner(conn)
-        registrations = list(self.registrations)
-        if not registrations:
-            return
-        conn.send_packed_command(conn.pack_commands(registrations))
-        for _ in registrations:
-            try:
-                conn.read_response()
-            except ResponseError:
-                pass
+    def connected(self, conn):
+        # A connection made to send the registration itself needs no other.
+        if not getattr(self._local, "flushing", False) and self.commands:
+            self.stale = True
+
+    def flush(self, refused_ok=True):
+        self.stale = False
+        self._local.flushing = True
+        try:
+            for registration in self.commands:
+                try:
+                    self.backend._register(registration)
+                except ResponseError:
+                    if not refused_ok:
+                        raise
+        finally:
+            self._local.flushing = False

@@ -44,10 +44,11 @@ from redis.exceptions import (
     SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
+    WatchError,
 )
 
-from .backend import RedisCalcHstoreBackend, _RegisterOnConnect
-from .transport import ClusterTransport, exchange
+from .backend import RedisCalcHstoreBackend
+from .transport import raise_first_error
 
 # Errors after which the purge's a-key step is run again, once the client
 # has refreshed its view of the cluster (a failover, a slot moved).
@@ -99,8 +100,6 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
       the a-key's node fails over; default 5.
     """
 
-    _transport = ClusterTransport
-
     def __init__(self, arguments):
         arguments = dict(arguments)
         self.calc_purge_attempts = max(1, int(arguments.pop("calc_purge_attempts", 5)))
@@ -108,14 +107,18 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
 
     # -- templates on every primary ----------------------------------------
 
-    def _registration_hook(self):
+    def _install_connect_hook(self, connected):
         # RedisCluster runs its own handshake, then user_on_connect_func, on
         # every connection to every node, present and future.
         client = self.writer_client
-        hook = client.user_on_connect_func
-        if not isinstance(hook, _RegisterOnConnect):
-            hook = client.user_on_connect_func = _RegisterOnConnect(hook or _handshake_done)
-        return hook
+        inner = client.user_on_connect_func
+
+        def hook(conn):
+            if inner is not None:
+                inner(conn)
+            connected(conn)
+
+        client.user_on_connect_func = hook
 
     def _register(self, registration):
         client = self.writer_client
@@ -148,33 +151,14 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
 
     # -- many hashes, one round trip per node --------------------------------
 
-    def _write_hashes(self, by_hash):
-        client = self.writer_client
-        if self.redis_expiration_time_hash is not True or self._ttl() is None:
-            for reply in self._writer.batch([self._hash_write(name, pairs) for name, pairs in by_hash.items()]):
-                if isinstance(reply, Exception):
-                    raise reply
-            return
-        # HSET + EXPIRE in a transaction, which cannot span slots: one per slot.
-        by_slot = OrderedDict()
-        for name, pairs in by_hash.items():
-            by_slot.setdefault(client.keyslot(name), []).append((name, pairs))
-        for writes in by_slot.values():
-            pipe = client.pipeline(transaction=True)
-            for name, pairs in writes:
-                self._write_hash(pipe, name, pairs)
-            pipe.execute()
-
     def get_serialized_multi(self, keys):
         # The parent sends an HMGET per hash in turn and an MGET, which a
         # cluster refuses across slots: one pipelined read per key instead.
         if not keys:
             return []
         self._flush_held()
-        replies = self._reader.batch([("HGET", k[0], k[1]) if isinstance(k, tuple) else ("GET", k) for k in keys])
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
+        replies = raise_first_error(self._reader.batch(
+            [("HGET", k[0], k[1]) if isinstance(k, tuple) else ("GET", k) for k in keys]))
         return [NO_VALUE if reply is None else reply for reply in replies]
 
     def set_serialized_multi(self, mapping):
@@ -275,22 +259,26 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
         """One run of the steps. Returns ``(done, removed, remaining ids)``;
         ``done`` is False when the final ``EXEC`` was aborted."""
         client = self.writer_client
-        node = client.nodes_manager.get_node_from_slot(client.keyslot(akey))
-        pool = client.get_redis_connection(node).connection_pool
-        conn = pool.get_connection()
-        clean = False  # no WATCH left and every reply read
         try:
-            local, watched = exchange(conn, [("CALC.PURGEA", akey, prefix, member, "LOCAL"), ("WATCH", akey)])
-            if isinstance(local, Exception):
-                raise local
-            if isinstance(watched, Exception):
-                raise watched
-            removed, ids = local[0], list(local[1])
-            if not ids:
-                # Everything was local: the module deleted the a-hash.
-                exchange(conn, [("UNWATCH",)])
-                clean = True
-                return True, removed, []
+            removed, ids = self._writer.call("CALC.PURGEA", akey, prefix, member, "LOCAL")
+        except ResponseError as e:
+            if isinstance(e, _TOPOLOGY + _TRANSIENT):
+                raise
+            raise _PurgeStepFailed("the a-key's step failed (%s)" % e, 0, known, [e]) from e
+        ids = list(ids)
+        if not ids:
+            return True, removed, []  # everything was local: the module deleted the a-hash
+        # WATCH on the a-key's node, on the connection its MULTI/EXEC will
+        # use: a stash that writes the a-hash from now on aborts the EXEC.
+        node = client.get_node_from_key(akey)
+        pipe = client.get_redis_connection(node).pipeline(transaction=True)
+        try:
+            try:
+                pipe.watch(akey)
+            except ResponseError as e:
+                if isinstance(e, _TOPOLOGY + _TRANSIENT):
+                    raise
+                raise _PurgeStepFailed("the a-key's WATCH failed (%s)" % e, removed, ids, [e]) from e
             count, failures = self._remove_members(prefix, ids, member)
             removed += count
             if failures:
@@ -298,22 +286,17 @@ class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
                     "HDEL failed on %d of %d b-hashes (%s)" % (len(failures), len(ids), failures[0]),
                     removed, ids, failures,
                 )
-            *queued, applied = exchange(conn, [("MULTI",), ("HDEL", akey, *ids), ("EXEC",)])
-            clean = True
-            if isinstance(applied, Exception):
-                raise _PurgeStepFailed("the a-hash's HDEL failed (%s)" % applied, removed, ids, [applied])
-            return applied is not None, removed, ids
-        except _PurgeStepFailed:
-            raise
-        except ResponseError as e:
-            if isinstance(e, _TOPOLOGY + _TRANSIENT):
-                raise
-            raise _PurgeStepFailed("the a-key's step failed (%s)" % e, 0, known, [e]) from e
+            pipe.multi()
+            pipe.hdel(akey, *ids)
+            try:
+                pipe.execute()
+            except WatchError:
+                return False, removed, ids
+            except ResponseError as e:
+                raise _PurgeStepFailed("the a-hash's HDEL failed (%s)" % e, removed, ids, [e]) from e
+            return True, removed, ids
         finally:
-            if not clean:
-                # Drops the WATCH (and any reply not read) with the connection.
-                conn.disconnect()
-            pool.release(conn)
+            pipe.reset()  # UNWATCH when it did not get to EXEC
 
     def _remove_members(self, prefix, ids, member):
         """``HDEL prefix+id member`` for every id, pipelined per node. Returns
@@ -327,8 +310,3 @@ class _PurgeStepFailed(Exception):
     def __init__(self, what, removed, remaining, errors):
         super().__init__(what)
         self.what, self.removed, self.remaining, self.errors = what, removed, remaining, errors
-
-
-def _handshake_done(conn):
-    """RedisCluster's connections have had their handshake by the time the
-    user's hook runs."""
