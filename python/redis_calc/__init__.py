@@ -7,7 +7,7 @@ server), ``"redis_calc.hstore_cluster"`` (Redis Cluster) and
 
 from dogpile.cache.region import register_backend
 
-from .packing import pack_values, unpack_values
+from .packing import TemplateMismatch, pack_values, unpack_values
 
 __all__ = [
     "pack_values",
@@ -16,6 +16,8 @@ __all__ = [
     "RedisCalcClusterBackend",
     "RedisCalcSentinelBackend",
     "PurgeIncomplete",
+    "InvalidationNotSupported",
+    "TemplateMismatch",
 ]
 
 register_backend("redis_calc.hstore", "redis_calc.backend", "RedisCalcHstoreBackend")
@@ -26,6 +28,7 @@ _LAZY = {
     "RedisCalcHstoreBackend": "backend",
     "RedisCalcClusterBackend": "cluster",
     "PurgeIncomplete": "cluster",
+    "InvalidationNotSupported": "backend",
     "RedisCalcSentinelBackend": "sentinel",
 }
 

@@ -97,7 +97,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             self.serializer = None
             self.deserializer = None
             self.calc_definition = self._template_definition(definition)
-            self.calc_codec = TemplateCodec(self.calc_definition, self.calc_decode_strings)
+            self.calc_codec = TemplateCodec(self.calc_definition, self.calc_decode_strings, self.calc_template)
             self.calc_registered_name = "%s:%s" % (self.calc_template, fingerprint(self.calc_definition).hex())
             # The container form (one dot): the form cluster clients accept.
             registration = (
@@ -335,7 +335,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             return NO_VALUE
         # Fresh metadata, as the design note's Serializer_loads fakes it: the
         # value's age is Redis's business (the hash TTL), not dogpile's.
-        return CachedValue(payload, {"ct": time.time(), "v": value_version})
+        return CachedValue(payload, {"ct": _ReadNow(time.time()), "v": value_version})
 
     def get_multi(self, keys):
         if not keys:
@@ -361,7 +361,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
                 for i, raw in zip(indexes, reply):
                     raws[i] = raw
         # One metadata dict for the values of one call (dogpile only reads it).
-        metadata = {"ct": time.time(), "v": value_version}
+        metadata = {"ct": _ReadNow(time.time()), "v": value_version}
         unpack = self.calc_codec.unpack
         values = []
         for raw in raws:
@@ -409,6 +409,28 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
         the fields ``b`` of ``akey``, then delete ``akey``. Returns the number
         of b-hash fields removed."""
         return self._writer.call("CALC.PURGEA", akey, bprefix, member)
+
+
+class InvalidationNotSupported(RuntimeError):
+    """``region.invalidate()`` (hard or soft) on a ``calc_template`` region:
+    its values carry no creation time (their age is the hash TTL's), so the
+    backend cannot tell which were written before the call."""
+
+
+class _ReadNow(float):
+    """The creation time a template region's value is read with: now. Compared
+    with a region invalidation's time (dogpile's invalidators ask ``ct <
+    invalidated``) it refuses loudly instead of answering "not invalidated"
+    for every value."""
+
+    __slots__ = ()
+
+    def __lt__(self, other):
+        raise InvalidationNotSupported(
+            "region.invalidate() cannot work on a redis_calc calc_template region: values carry "
+            "no creation time (expiry is the hash TTL). Delete the keys (region.delete, "
+            "delete_multi) or deploy a changed calc_template_definition, under which every "
+            "older value reads as a miss")
 
 
 class _Hold:

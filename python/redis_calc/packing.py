@@ -121,6 +121,8 @@ def _compile(template):
     pack_lines, build_lines = [], []
 
     def pack(entries, source):
+        # A dict of another size: extra or missing names (TemplateMismatch).
+        pack_lines.append("    if len(%s) != %d: raise _Mismatch" % (source, len(entries)))
         items = []
         for entry in entries:
             if isinstance(entry, str):
@@ -150,9 +152,50 @@ def _compile(template):
     source = "def pack(d):\n%s\n    return %s\ndef build(v):\n%s\n    return %s\n" % (
         "\n".join(pack_lines) or "    pass", pack_result, "\n".join(build_lines), build_result,
     )
-    namespace = {}
+    namespace = {"_Mismatch": _Mismatch}
     exec(compile(source, "<redis_calc template>", "exec"), namespace)
     return namespace["pack"], namespace["build"]
+
+
+class _Mismatch(Exception):
+    pass
+
+
+class TemplateMismatch(ValueError):
+    """A value that is not the template's dict: not a dict, a name missing,
+    a name the template does not have (at any level). ``template`` is the
+    template's name, ``path`` the names leading to the dict at fault."""
+
+    def __init__(self, message, template, path, missing=(), extra=()):
+        super().__init__(message)
+        self.template, self.path = template, list(path)
+        self.missing, self.extra = list(missing), list(extra)
+
+
+def _mismatch(payload, template, name, path=()):
+    """The first place where ``payload`` differs from ``template``, as a
+    TemplateMismatch (None: it matches)."""
+    where = "".join("[%r]" % p for p in path) or "the value"
+    if not hasattr(payload, "keys") or not hasattr(payload, "__getitem__"):
+        return TemplateMismatch("template %r: %s must be a dict of its names, got %s"
+                                % (name, where, type(payload).__name__), name, path)
+    names = [e if isinstance(e, str) else e[0] for e in template]
+    missing = [n for n in names if n not in payload]
+    extra = [k for k in payload.keys() if k not in names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing %s" % ", ".join(map(repr, missing)))
+        if extra:
+            parts.append("names not in the template %s" % ", ".join(map(repr, extra)))
+        return TemplateMismatch("template %r: %s has %s" % (name, where, "; ".join(parts)),
+                                name, path, missing, extra)
+    for entry in template:
+        if not isinstance(entry, str):
+            found = _mismatch(payload[entry[0]], entry[1], name, tuple(path) + (entry[0],))
+            if found is not None:
+                return found
+    return None
 
 
 def _refuse_extension(code, data):
@@ -175,17 +218,27 @@ class TemplateCodec:
     ``decode_strings``: msgpack strings come back as ``str`` (default), bytes
     values as ``bytes``; with ``False`` strings come back as ``bytes`` too."""
 
-    __slots__ = ("template", "marker", "decode_strings", "_pack", "_build")
+    __slots__ = ("template", "name", "marker", "decode_strings", "_pack", "_build")
 
-    def __init__(self, template, decode_strings=True):
+    def __init__(self, template, decode_strings=True, name=None):
         _check_definition(template)
         self.template = template
+        self.name = name
         self.marker = marker(template)
         self.decode_strings = decode_strings
         self._pack, self._build = _compile(template)
 
     def pack(self, payload):
-        return self.marker + msgpack.packb(self._pack(payload), use_bin_type=True)
+        """The marked bytes of ``payload``, a dict with exactly the
+        template's names at every level (else :class:`TemplateMismatch`)."""
+        try:
+            values = self._pack(payload)
+        except (_Mismatch, KeyError, TypeError, AttributeError) as e:
+            found = _mismatch(payload, self.template, self.name)
+            if found is None:
+                raise
+            raise found from e
+        return self.marker + msgpack.packb(values, use_bin_type=True)
 
     def unpack(self, stored):
         if stored[:MARKER_LENGTH] != self.marker:
