@@ -4,6 +4,7 @@
 
 CARGO  ?= cargo
 VENV   := .venv
+OLDEST := .venv-oldest
 PORT   ?= 6379
 ROUNDS ?= 7
 # Where `make run` keeps its RDB/AOF and log (`make run-reset` empties it).
@@ -39,9 +40,11 @@ run-reset:
 # redis-server processes the tests start on free loopback ports (single node,
 # replicas, a six-node cluster), then the Python package's tests.
 # CALC_REDIS_SERVER picks the server binary (default: redis-server on PATH).
-test: build $(VENV)/.installed node-deps
+test: build $(VENV)/.installed $(OLDEST)/.installed node-deps
 	$(CARGO) test --release
 	$(VENV)/bin/pytest python/tests -q
+	@echo "the Python suite again on the oldest declared dependencies (python/oldest.txt):"
+	$(OLDEST)/bin/pytest python/tests -q
 
 # The style gates CI keeps: rustfmt, and clippy with every warning an error
 # (on the library, the tests and the benches).
@@ -73,6 +76,14 @@ $(VENV)/.installed: python/pyproject.toml $(wildcard python/redis_calc/*.py)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e "./python[test]"
+	touch $@
+
+# The same with the oldest versions the package declares (python/oldest.txt),
+# which `make test` runs the Python suite on too.
+$(OLDEST)/.installed: python/pyproject.toml python/oldest.txt
+	python3 -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install -q --upgrade pip
+	$(OLDEST)/bin/pip install -q -c python/oldest.txt -e "./python[test]"
 	touch $@
 
 # The module against the design note's Lua scripts and native commands, one

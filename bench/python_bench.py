@@ -32,9 +32,8 @@ used_memory before and after filling each region, per entry, and per stashed
 pair.
 
 Side tables (same server, interleaved too): get hit and get_multi over RESP2 /
-RESP3 with hiredis or redis-py's Python parser, and through redis-py's own
-``execute_command`` instead of the backend's short path; the client cost of
-reply shapes for one get_multi of 20 values.
+RESP3 with hiredis or redis-py's Python parser; the client cost of reply
+shapes for one get_multi of 20 values.
 
 Writes bench/python_results.json and bench/python_results.md; plot with
 bench/plot_python.py.
@@ -480,8 +479,7 @@ def run(server):
 
 
 def side_tables(port, meter, n):
-    """Get hit and get_multi of (a) and (b) over both protocols and parsers,
-    and (a) through redis-py's execute_command instead of the short path."""
+    """Get hit and get_multi of (a) and (b) over both protocols and parsers."""
     from redis._parsers import _HiredisParser, _RESP2Parser, _RESP3Parser
     from redis.utils import HIREDIS_AVAILABLE
 
@@ -495,11 +493,6 @@ def side_tables(port, meter, n):
                 name = "(%s) RESP%d, %s parser" % (tag, protocol, parser)
                 variants[name] = Region(tag, port, REGIONS.index(tag),
                                         {"protocol": protocol, "parser_class": classes[protocol]})
-    for parser, classes in parsers:
-        slow = Region("a", port, 0, {"parser_class": classes[3]})
-        slow.region.backend._reader._ready()
-        slow.region.backend._reader.short = False
-        variants["(a) RESP3, %s parser, via Redis.execute_command" % parser] = slow
     samples = {name: {"get hit": [], "get_multi": []} for name in variants}
     names = list(variants)
     for rnd in range(SIDE_ROUNDS):
