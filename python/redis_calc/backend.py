@@ -239,7 +239,7 @@ class RedisCalcHstoreBackend(RedisAdvancedHstoreBackend):
             lock_class=_PipelinedLock,
         )
         mutex.calc_backend, mutex.calc_key, mutex.calc_recheck = self, key, recheck
-        mutex.calc_holds = {}
+        mutex.calc_holds, mutex.calc_sent = {}, {}
         return self.lock_class(mutex)
 
     def _hash_lock(self, key):
@@ -466,6 +466,7 @@ class _PipelinedLock(Lock):
     calc_key = None
     calc_recheck = None
     calc_holds = None
+    calc_sent = None
 
     def do_acquire(self, token):
         # SET NX GET (Redis 7.0+): nil when this SET took the lock, the token
@@ -477,6 +478,9 @@ class _PipelinedLock(Lock):
         if timeout is not None:
             acquire += ("PX", timeout)
         backend = self.calc_backend
+        # Before the SET is sent: its PX cannot have run out sooner than
+        # lock_timeout from now (do_release tells a resent release by it).
+        self.calc_sent[token] = time.monotonic()
         if self.calc_recheck is None:
             return _taken(backend._writer.call(*acquire, get=True), token)
         holder, prefetched = backend._writer.batch([acquire, self.calc_recheck], get=True)
@@ -498,11 +502,17 @@ class _PipelinedLock(Lock):
         raise_first_error(written)
         if isinstance(released, ResponseError):
             raise released
-        if not released and backend._writer.call("GET", self.name) is not None:
-            # Another holder: the lock expired while held. A lock that is
-            # simply gone was released (a release sent again by redis-py's
-            # retry after it ran answers 0) or expired with no one taking it.
-            raise LockNotOwnedError("Cannot release a lock that's no longer owned")
+        sent = self.calc_sent.pop(expected_token, None)
+        if released:
+            return
+        # Not released: gone, or someone else's. Gone before its PX could run
+        # out (or with no PX) means this release already ran: redis-py's
+        # retry sent it again after a lost reply. Else, as redis-py's lock:
+        # the lock expired while held.
+        if sent is not None and backend._writer.call("GET", self.name) is None and (
+                not self.timeout or time.monotonic() - sent < self.timeout):
+            return
+        raise LockNotOwnedError("Cannot release a lock that's no longer owned")
 
 
 def _taken(holder, token):

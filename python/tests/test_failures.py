@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import redis_calc  # noqa: F401  (registers the backends)
-from redis_server import wait_until
+from redis_server import calc_region, wait_until
 
 TEMPLATE = ["a", "bb", ["meta", ["x", "y"]]]
 
@@ -29,16 +29,8 @@ def commandstats(client):
 
 
 def region_on_pool(pool, **extra):
-    arguments = {
-        "connection_pool": pool,
-        "redis_expiration_time": 3600,
-        "distributed_lock": True,
-        "thread_local_lock": False,
-        "calc_template": "perms",
-        "calc_template_definition": TEMPLATE,
-    }
-    arguments.update(extra)
-    return make_region().configure("redis_calc.hstore", arguments=arguments)
+    """The tests' template region (lock on), on a pool of the test's own."""
+    return calc_region(None, TEMPLATE, connection_pool=pool, **extra)
 
 
 class CuttingProxy:
@@ -128,6 +120,29 @@ def test_a_connection_lost_after_the_locks_reply_never_waits_on_its_own_lock(ser
         if retries:
             assert client.keys("_lok*") == []
             assert region.get(key) == sample(1)
+    finally:
+        proxy.stop()
+
+
+def test_a_release_sent_again_after_it_ran_is_a_release(server):
+    proxy = CuttingProxy(server.port, b"EVALSHA")
+    try:
+        pool = redis.ConnectionPool(host="127.0.0.1", port=proxy.port, retry=Retry(NoBackoff(), 1))
+        region = region_on_pool(pool, lock_timeout=30)
+        key = ("calculated-a|1", "43")
+        region.get_or_create(key, lambda: sample(0))  # the release script loaded
+        client = server.client()
+        client.config_resetstat()
+        proxy.armed = True
+        # The value's write and the release go in one batch; the connection is
+        # cut after the write's reply, redis-py sends both again: the write
+        # sets the same value, the release finds the lock gone.
+        assert region.get_or_create((key[0], "44"), lambda: sample(2)) == sample(2)
+        assert proxy.cuts == 1
+        stats = commandstats(client)
+        assert stats["evalsha"] == 2 and stats["calc.hsetex"] == 2
+        assert client.keys("_lok*") == []
+        assert region.get((key[0], "44")) == sample(2)
     finally:
         proxy.stop()
 
