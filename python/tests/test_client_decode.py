@@ -14,6 +14,7 @@ from dogpile.cache.api import NO_VALUE
 from redis._parsers import _RESP3Parser
 from redis.exceptions import ResponseError
 
+import redis_calc
 from redis_calc import pack_values, unpack_values
 from redis_calc.packing import fingerprint, marker
 from redis_server import calc_region
@@ -313,7 +314,7 @@ def test_the_codec_packs_what_pack_values_packs(server):
     value = {"a": 1, "bb": None, "meta": {"x": 1.5, "y": "ü", "deep": {"z": [1]}}, "name": b"\x00"}
     region.set(("calculated-a|13", "1"), value)
     assert server.client().hget("calculated-a|13", "1") == pack_values(value, NESTED)
-    with pytest.raises(KeyError):
+    with pytest.raises(redis_calc.TemplateMismatch, match="missing 'bb', 'meta', 'name'"):
         region.set(("calculated-a|13", "2"), {"a": 1})
     assert json.loads(server.client().execute_command(
         "CALC.TEMPLATE.GET", "perms:%s" % fingerprint(NESTED).hex())) == NESTED

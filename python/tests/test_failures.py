@@ -33,6 +33,14 @@ def region_on_pool(pool, **extra):
     return calc_region(None, TEMPLATE, connection_pool=pool, **extra)
 
 
+def retrying_pool(port, retries):
+    """A pool whose commands and pipelines redis-py retries ``retries`` times
+    on a lost connection (redis-py 5.x retries a pipeline only for the errors
+    in ``retry_on_error``)."""
+    extra = {"retry_on_error": [redis.ConnectionError, redis.TimeoutError]} if retries else {}
+    return redis.ConnectionPool(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), retries), **extra)
+
+
 class CuttingProxy:
     """A loopback TCP proxy to ``port``. Once armed, the first connection
     whose client sends a command holding ``trigger`` gets the first line of
@@ -97,7 +105,7 @@ class CuttingProxy:
 def test_a_connection_lost_after_the_locks_reply_never_waits_on_its_own_lock(server, retries):
     proxy = CuttingProxy(server.port, b"NX")
     try:
-        pool = redis.ConnectionPool(host="127.0.0.1", port=proxy.port, retry=Retry(NoBackoff(), retries))
+        pool = retrying_pool(proxy.port, retries)
         # lock_timeout bounds what a lock waiting on itself would wait.
         region = region_on_pool(pool, lock_timeout=3)
         key = ("calculated-a|1", "42")
@@ -127,7 +135,7 @@ def test_a_connection_lost_after_the_locks_reply_never_waits_on_its_own_lock(ser
 def test_a_release_sent_again_after_it_ran_is_a_release(server):
     proxy = CuttingProxy(server.port, b"EVALSHA")
     try:
-        pool = redis.ConnectionPool(host="127.0.0.1", port=proxy.port, retry=Retry(NoBackoff(), 1))
+        pool = retrying_pool(proxy.port, 1)
         region = region_on_pool(pool, lock_timeout=30)
         key = ("calculated-a|1", "43")
         region.get_or_create(key, lambda: sample(0))  # the release script loaded
