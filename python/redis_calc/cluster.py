@@ -91,6 +91,14 @@ def _hash_tag_slot(prefix):
 
 
 class RedisCalcClusterBackend(RedisCalcHstoreBackend, RedisClusterBackend):
+    # Two parents that share dogpile's RedisBackend: the MRO is this class,
+    # RedisCalcHstoreBackend, RedisAdvancedHstoreBackend, RedisAdvancedBackend,
+    # RedisClusterBackend, RedisBackend. So every read, write and lock method
+    # is the single-node backend's (through redis-py calls that RedisCluster
+    # answers as well), while _create_client, which the hstore chain leaves
+    # to RedisBackend, is RedisClusterBackend's: the client is a RedisCluster.
+    # The overrides below are what a cluster needs on top. The same holds
+    # for RedisCalcSentinelBackend with RedisSentinelBackend.
     """Arguments: those of ``dogpile.cache.redis_cluster`` (``startup_nodes``
     or ``url``, ``connection_kwargs``, ...), those of ``redis_calc.hstore``,
     and
