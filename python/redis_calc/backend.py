@@ -33,9 +33,14 @@ Templates in production:
   and dogpile regenerates it. No definition change can make an old value come
   back under names it was not written with;
 * reads do not need the template on the server. It is registered when the
-  backend starts and again on every new connection of the client's pool, so a
-  server that lost it (a restart without persistence, a failover to a node
-  without it) has it back as soon as the backend talks to it again.
+  backend starts and, on a pool the backend made, again before the command
+  that follows a new connection, so a server that lost it (a restart without
+  persistence, a failover to a node without it) has it back as soon as the
+  backend talks to it again. A ``connection_pool`` the user passed is left
+  alone: registered at start only;
+* a value must be the template's dict (:class:`redis_calc.TemplateMismatch`
+  otherwise), and ``region.invalidate()`` is refused
+  (:class:`InvalidationNotSupported` on the next read).
 
 A miss under the distributed lock (``distributed_lock=True``) takes three round
 trips instead of five: dogpile's re-check read travels with the ``SET NX`` that
@@ -449,7 +454,7 @@ class _PipelinedLock(Lock):
     """redis-py's lock (same key, token, timeout and release script), with two
     round trips of dogpile's miss path folded into its own:
 
-    * acquiring sends ``SET name token NX [PX ms]`` and dogpile's re-check read
+    * acquiring sends ``SET name token NX GET [PX ms]`` and dogpile's re-check read
       (``HGET hash field``) in one round trip. The server runs the read after
       the ``SET``; when the ``SET`` took the lock, the read is the re-check
       dogpile makes next, and the backend answers that ``get`` from it;
@@ -460,6 +465,11 @@ class _PipelinedLock(Lock):
     Any other use (no re-check, another thread's write, ``set_multi``, a read
     or delete of the key before the release) is not delayed: pending writes
     are sent first.
+
+    Both batches are safe for redis-py to send again after a lost reply: the
+    ``SET NX GET`` answers this lock's own token when an earlier attempt took
+    the lock, and a release that finds the lock gone before its timeout could
+    have run out counts as done.
     """
 
     calc_backend = None
