@@ -52,7 +52,7 @@ lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
-# The same suites on Redis 7.2.6, Redis 7.4.1 and Valkey 8.0.1, built once from
+# The same suites on Redis 7.2.6, 7.4.1, 8.0.6 and Valkey 8.0.1, 8.1.1, 9.1.2, built once from
 # the tarballs in SERVERS_SRC into SERVERS_CACHE. One summary line per server.
 SERVERS_SRC   ?= $(abspath ../shared/servers)
 SERVERS_CACHE ?= $(HOME)/.cache/redis-calc/servers

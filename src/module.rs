@@ -12,6 +12,7 @@ use crate::persistence::{self, AuxReader, AuxWriter};
 use crate::redis::aux::{AuxHooks, AuxIo, AuxType};
 use crate::redis::command::RawCtx;
 use crate::redis::load::{self, InfoSection};
+use crate::redis::{effects, rewrite, Ctx};
 use crate::registry::{registry, registry_mut};
 use crate::stats;
 
@@ -49,18 +50,35 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
         ctx.log_warning(&format!("calc: {reason}"));
         return raw::REDISMODULE_ERR as c_int;
     }
+    if let Err(reason) = rewrite::on_aof_rewrite(ctx, record_templates_in_aof) {
+        ctx.log_warning(&format!("calc: {reason}"));
+        return raw::REDISMODULE_ERR as c_int;
+    }
     load::register_info(ctx, info);
     crate::redis::effects::detect_field_expiry(ctx);
     load::handle_io_errors(ctx);
-    if load::config(ctx, "aof-use-rdb-preamble").as_deref() == Some("no") {
-        // Templates live in the RDB as aux data; an AOF rewritten without the
-        // RDB preamble holds only keyspace commands.
-        ctx.log_warning(
-            "calc: aof-use-rdb-preamble is off: templates (RDB aux data) will not survive an AOF rewrite; \
-             set aof-use-rdb-preamble yes or re-register templates after a restart",
-        );
-    }
     raw::REDISMODULE_OK as c_int
+}
+
+/// At the start of an AOF rewrite: templates live in the RDB as aux data, which
+/// a rewrite with the RDB preamble carries; one without it writes only the
+/// keyspace, so the templates are recorded as `CALC.TEMPLATE SET` commands at
+/// the head of the new incremental AOF file, which loads right after the base.
+fn record_templates_in_aof(ctx: Ctx) {
+    if load::config(ctx, "aof-use-rdb-preamble").as_deref() != Some("no") {
+        return;
+    }
+    let commands = persistence::as_set_commands(&registry());
+    for args in &commands {
+        effects::record_in_aof(ctx, c"CALC.TEMPLATE", &args.each_ref().map(Vec::as_slice));
+    }
+    if !commands.is_empty() {
+        ctx.log_warning(&format!(
+            "calc: the AOF is rewritten without the RDB preamble, which holds no templates: \
+             {} templates recorded as CALC.TEMPLATE SET after the rewritten base",
+            commands.len()
+        ));
+    }
 }
 
 /// `INFO calc`.

@@ -7,6 +7,10 @@
 //!   `ONMISMATCH NIL`, bit 1 for `FINGERPRINT REQUIRED`.
 //!
 //! Files written in an older version still load (the default policy, as then).
+//!
+//! An AOF rewritten without the RDB preamble has no aux data: there the
+//! registry is recorded as `CALC.TEMPLATE SET` commands (`as_set_commands`)
+//! right after the rewritten base.
 
 use crate::printable::printable;
 use crate::registry::{OnMismatch, Policy, TemplateRegistry};
@@ -38,6 +42,32 @@ pub fn save(out: &mut impl AuxWriter, registry: &TemplateRegistry) {
         let fingerprint = policy.fingerprint_required as u64 * FINGERPRINT_BIT;
         out.save_unsigned(nil | fingerprint);
     }
+}
+
+/// The registry as the arguments of one `CALC.TEMPLATE SET` per template
+/// (after the command name), the policy spelled out, so that running them on
+/// an empty registry rebuilds this one.
+pub fn as_set_commands(registry: &TemplateRegistry) -> Vec<[Vec<u8>; 7]> {
+    registry
+        .iter()
+        .map(|(name, registered)| {
+            let policy = registered.policy;
+            let fingerprint: &[u8] = if policy.fingerprint_required {
+                b"REQUIRED"
+            } else {
+                b"OPTIONAL"
+            };
+            [
+                b"SET".to_vec(),
+                name.clone(),
+                registered.template.to_json().into_bytes(),
+                b"ONMISMATCH".to_vec(),
+                policy.on_mismatch.word().as_bytes().to_vec(),
+                b"FINGERPRINT".to_vec(),
+                fingerprint.to_vec(),
+            ]
+        })
+        .collect()
 }
 
 /// Builds a complete registry or fails: a half-read file never replaces the
@@ -152,6 +182,19 @@ mod tests {
         assert_eq!(loaded.get(b"perms"), sample().get(b"perms"));
         assert_eq!(loaded.get(b"plain"), sample().get(b"plain"));
         assert_eq!(loaded.len(), 2);
+    }
+
+    #[test]
+    fn the_set_commands_rebuild_the_registry() {
+        let mut rebuilt = TemplateRegistry::default();
+        for [set, name, definition, options @ ..] in as_set_commands(&sample()) {
+            assert_eq!(set, b"SET");
+            let policy = Policy::parse_options(&options).unwrap();
+            rebuilt.set(&name, Template::parse(&definition).unwrap(), policy);
+        }
+        assert_eq!(rebuilt.len(), 2);
+        assert_eq!(rebuilt.get(b"perms"), sample().get(b"perms"));
+        assert_eq!(rebuilt.get(b"plain"), sample().get(b"plain"));
     }
 
     #[test]

@@ -541,3 +541,128 @@ fn a_replica_resuming_by_partial_resync_ends_the_same() {
     );
     assert_policy_kept(&mut r);
 }
+
+/// Waits for the AOF rewrite in progress (or scheduled) to end.
+fn wait_for_rewrite(con: &mut Connection) {
+    wait_until(20, "AOF rewrite", || {
+        info_field(con, "persistence", "aof_rewrite_in_progress").as_deref() == Some("0")
+            && info_field(con, "persistence", "aof_rewrite_scheduled").as_deref() == Some("0")
+    });
+}
+
+/// AOF on, the RDB preamble off, every write on disk before it is answered.
+const AOF_WITHOUT_PREAMBLE: &[&str] = &[
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--aof-use-rdb-preamble",
+    "no",
+];
+
+#[test]
+fn templates_survive_an_aof_rewritten_without_the_rdb_preamble() {
+    // Started with the preamble, switched off at run time as a user would.
+    let server = Server::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
+    let mut con = server.client();
+    workload(&mut con);
+    register(&mut con, "redefined", r#"["r"]"#);
+    register(&mut con, "doomed", r#"["d"]"#);
+    let _: () = redis::cmd("CONFIG")
+        .arg(&["SET", "aof-use-rdb-preamble", "no"])
+        .query(&mut con)
+        .unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    wait_for_rewrite(&mut con);
+    // The base holds no aux data: the templates were recorded as commands at
+    // the head of the new incremental file, and the log says so.
+    assert!(aof_text(&server).contains("CALC.TEMPLATE"));
+    assert!(server.log().contains("recorded as CALC.TEMPLATE SET"));
+    // Template changes after the rewrite replay after the recorded ones: a
+    // recorded template redefined, another deleted, a new one.
+    register(&mut con, "redefined", r#"["r","s"]"#);
+    call(&mut con, &[b"CALC.TEMPLATE.DEL", b"doomed"]).unwrap();
+    register(&mut con, "late", r#"["l"]"#);
+    more_writes(&mut con);
+    let (data, tmpl) = (snapshot(&mut con), templates(&mut con));
+    let server = Server::start_in(server.kill(), AOF_WITHOUT_PREAMBLE);
+    let mut con = server.client();
+    assert_eq!(templates(&mut con), tmpl);
+    assert_policy_kept(&mut con);
+    assert_eq!(snapshot(&mut con), data);
+    // A second rewrite of a registry that came back from commands, and a
+    // second restart (after any rewrite the server started on its own).
+    wait_for_rewrite(&mut con);
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    wait_for_rewrite(&mut con);
+    restart_keeps(server, AOF_WITHOUT_PREAMBLE, &data, &tmpl);
+}
+
+#[test]
+fn a_rewrite_during_a_client_pause_records_the_templates_when_the_pause_ends() {
+    let server = Server::start_with(AOF_WITHOUT_PREAMBLE);
+    let mut con = server.client();
+    workload(&mut con);
+    let tmpl = templates(&mut con);
+    // Nothing may be propagated while writes are paused (Redis asserts it):
+    // the rewrite runs, the templates wait for the end of the pause.
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "60000", "WRITE"])
+        .query(&mut con)
+        .unwrap();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
+    wait_for_rewrite(&mut con);
+    assert!(!aof_text(&server).contains("CALC.TEMPLATE"));
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut con).unwrap();
+    wait_until(10, "templates recorded after the pause", || {
+        aof_text(&server).contains("CALC.TEMPLATE")
+    });
+    let data = snapshot(&mut con);
+    restart_keeps(server, AOF_WITHOUT_PREAMBLE, &data, &tmpl);
+}
+
+#[test]
+fn a_replica_without_the_rdb_preamble_keeps_the_templates_of_its_full_resync() {
+    let primary = Server::start_with(AOF_WITHOUT_PREAMBLE);
+    let mut p = primary.client();
+    workload(&mut p);
+    // The replica writes its own AOF, without the preamble, after the full
+    // resync (an RDB with the templates as aux data).
+    let port = primary.port.to_string();
+    let mut args = AOF_WITHOUT_PREAMBLE.to_vec();
+    args.extend(["--replicaof", "127.0.0.1", &port]);
+    let replica = Server::start_with(&args);
+    replica.wait_for_replica_link();
+    let mut r = replica.client();
+    wait_for_rewrite(&mut r);
+    let tmpl = templates(&mut p);
+    assert_eq!(templates(&mut r), tmpl);
+    wait_until(10, "the replica's AOF to hold the templates", || {
+        aof_text(&replica).contains("CALC.TEMPLATE")
+    });
+    let data = snapshot(&mut r);
+    // Restarted on its own files, away from its primary: the templates come
+    // from its AOF alone.
+    restart_keeps(replica, AOF_WITHOUT_PREAMBLE, &data, &tmpl);
+    // And the primary, restarted on an AOF it rewrote without the preamble,
+    // hands them to a new replica.
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut p).unwrap();
+    wait_for_rewrite(&mut p);
+    let data = snapshot(&mut p);
+    let primary = Server::start_in(primary.kill(), AOF_WITHOUT_PREAMBLE);
+    let mut p = primary.client();
+    assert_eq!(templates(&mut p), tmpl);
+    let replica = Server::start_replica_of(&primary);
+    let mut r = replica.client();
+    assert_eq!(templates(&mut r), tmpl);
+    assert_eq!(snapshot(&mut r), data);
+}

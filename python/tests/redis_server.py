@@ -21,12 +21,14 @@ def _server_binary():
 
 
 def _cli_binary():
-    """The redis-cli beside CALC_REDIS_SERVER when there is one, else PATH's."""
+    """The cli beside CALC_REDIS_SERVER when there is one (``redis-cli``, or
+    ``valkey-cli`` in a Valkey build tree), else PATH's redis-cli."""
     server = os.environ.get("CALC_REDIS_SERVER")
     if server:
-        cli = pathlib.Path(server).with_name("redis-cli")
-        if cli.exists():
-            return str(cli)
+        for name in ("redis-cli", "valkey-cli"):
+            cli = pathlib.Path(server).with_name(name)
+            if cli.exists():
+                return str(cli)
     return "redis-cli"
 
 

@@ -77,6 +77,9 @@ required_api![
     RedisModule_LoadUnsigned,
     RedisModule_SaveStringBuffer,
     RedisModule_LoadStringBuffer,
+    RedisModule_SubscribeToServerEvent,
+    RedisModule_AvoidReplicaTraffic,
+    RedisModule_CreateTimer,
 ];
 
 #[cfg(test)]

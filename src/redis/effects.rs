@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::raw;
 
-use super::{Arg, Ctx, RedisStr};
+use super::{Arg, Ctx, OwnedString, RedisStr};
 
 /// Whether a hash field can carry its own TTL on this server, so that what a
 /// command reads can differ, by the clock alone, between the primary, a
@@ -105,14 +105,37 @@ pub fn verbatim(ctx: Ctx) {
 pub fn replicate(ctx: Ctx, command: &CStr, args: &[Arg], pxat: Option<i64>) {
     // `Arg` is a transparent Redis string pointer, so `args` is the string
     // vector the "v" format takes.
-    replicate_vector(ctx, command, args.as_ptr().cast(), args.len(), pxat);
+    replicate_vector(
+        ctx,
+        command,
+        args.as_ptr().cast(),
+        args.len(),
+        pxat,
+        Target::All,
+    );
 }
 
 /// `replicate` for strings the command made (`CALC.SETDICT`'s packed values)
 /// among its arguments.
 pub fn replicate_strings(ctx: Ctx, command: &CStr, strings: &[&dyn RedisStr], pxat: Option<i64>) {
     let vector: Vec<*mut raw::RedisModuleString> = strings.iter().map(|s| s.ptr()).collect();
-    replicate_vector(ctx, command, vector.as_ptr(), vector.len(), pxat);
+    replicate_vector(
+        ctx,
+        command,
+        vector.as_ptr(),
+        vector.len(),
+        pxat,
+        Target::All,
+    );
+}
+
+/// Where a replicated command goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// Replicas and the AOF, as every write.
+    All,
+    /// The AOF alone (the "R" modifier: no replica sees it).
+    AofOnly,
 }
 
 fn replicate_vector(
@@ -121,33 +144,61 @@ fn replicate_vector(
     vector: *const *mut raw::RedisModuleString,
     len: usize,
     pxat: Option<i64>,
+    target: Target,
 ) {
-    // SAFETY: the command's context; `vector` points to `len` live Redis
-    // strings (the "v" format's vector and length); the other arguments match
-    // the format's "c" and "l".
+    let (with_pxat, plain) = match target {
+        Target::All => (c"vcl", c"v"),
+        Target::AofOnly => (c"Rvcl", c"Rv"),
+    };
+    // SAFETY: the context of the call in progress; `vector` points to `len`
+    // live Redis strings (the "v" format's vector and length); the other
+    // arguments match the format's "c" and "l" ("R" takes none).
     unsafe {
         let replicate = raw::RedisModule_Replicate.unwrap();
         match pxat {
             Some(at) => replicate(
                 ctx.ptr,
                 command.as_ptr(),
-                c"vcl".as_ptr(),
+                with_pxat.as_ptr(),
                 vector,
                 len,
                 c"PXAT".as_ptr(),
                 at as c_longlong,
             ),
-            None => replicate(ctx.ptr, command.as_ptr(), c"v".as_ptr(), vector, len),
+            None => replicate(ctx.ptr, command.as_ptr(), plain.as_ptr(), vector, len),
         }
     };
 }
 
 /// `HDEL key field`, one effect of a command replicated by its effects.
 pub fn replicate_hdel(ctx: Ctx, key: &impl RedisStr, field: &impl RedisStr) {
-    replicate_vector(ctx, c"HDEL", [key.ptr(), field.ptr()].as_ptr(), 2, None);
+    replicate_vector(
+        ctx,
+        c"HDEL",
+        [key.ptr(), field.ptr()].as_ptr(),
+        2,
+        None,
+        Target::All,
+    );
 }
 
 /// `DEL key`, one effect of a command replicated by its effects.
 pub fn replicate_del(ctx: Ctx, key: &impl RedisStr) {
-    replicate_vector(ctx, c"DEL", [key.ptr()].as_ptr(), 1, None);
+    replicate_vector(ctx, c"DEL", [key.ptr()].as_ptr(), 1, None, Target::All);
+}
+
+/// `command args...` into the AOF alone, not to replicas (which hold it
+/// already): state the server keeps outside the keyspace that a rewritten AOF
+/// would otherwise lack. Redis runs it when the AOF is loaded.
+pub fn record_in_aof(ctx: Ctx, command: &CStr, args: &[&[u8]]) {
+    let strings: Vec<OwnedString> = args.iter().map(|arg| ctx.string(arg)).collect();
+    let vector: Vec<*mut raw::RedisModuleString> = strings.iter().map(|s| s.ptr()).collect();
+    replicate_vector(
+        ctx,
+        command,
+        vector.as_ptr(),
+        vector.len(),
+        None,
+        Target::AofOnly,
+    );
 }

@@ -3,7 +3,7 @@
 //! the rest of the crate: load and registration (`load`, `register`, `api`,
 //! `command`), key access with the ACL, slot and type checks (`keys`), what a
 //! write tells the rest of the server (`effects`), the reply writer (`reply`)
-//! and RDB aux data (`aux`). The code above it reads as plain Rust.
+//! RDB aux data (`aux`), and the start of an AOF rewrite (`rewrite`). The code above it reads as plain Rust.
 
 pub mod api;
 pub mod aux;
@@ -15,6 +15,8 @@ pub mod load;
 #[cfg(not(any(test, fuzzing)))]
 mod register;
 pub mod reply;
+#[cfg(not(any(test, fuzzing)))]
+pub mod rewrite;
 
 use std::ffi::{c_char, CString};
 use std::marker::PhantomData;

@@ -36,14 +36,15 @@ pub fn server_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("redis-server"))
 }
 
-/// The `redis-cli` that came with the server under test (beside it), else the
-/// one on PATH.
+/// The cli that came with the server under test (beside it: `redis-cli`, or
+/// `valkey-cli` in a Valkey build tree), else the `redis-cli` on PATH.
 pub fn cli_binary() -> PathBuf {
     let server = server_binary();
-    server
-        .parent()
-        .map(|dir| dir.join("redis-cli"))
-        .filter(|cli| cli.is_file())
+    let dir = server.parent();
+    ["redis-cli", "valkey-cli"]
+        .iter()
+        .filter_map(|name| dir.map(|dir| dir.join(name)))
+        .find(|cli| cli.is_file())
         .unwrap_or_else(|| PathBuf::from("redis-cli"))
 }
 
