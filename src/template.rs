@@ -36,6 +36,9 @@ pub struct Template {
     /// The positions of `entries`, sorted by name: lookups by name from
     /// input (a JSON object's names, GETVALUES's arguments) in O(log n).
     by_name: Vec<usize>,
+    /// What the JSON printer writes for this level and its sub-templates
+    /// besides the values, at most: braces, names, colons, commas.
+    pub json_names_len: usize,
 }
 
 #[derive(Debug, PartialEq)]
@@ -137,10 +140,15 @@ impl Template {
         }
         let mut by_name: Vec<usize> = (0..entries.len()).collect();
         by_name.sort_unstable_by(|&a, &b| entries[a].name.cmp(&entries[b].name));
+        let json_names_len = entries.iter().fold(2, |len: usize, e| {
+            let sub = e.sub.as_ref().map_or(0, |sub| sub.json_names_len);
+            len.saturating_add(e.json_key.len() + 1).saturating_add(sub)
+        });
         Ok(Template {
             entries,
             fingerprint: [0; 4],
             by_name,
+            json_names_len,
         })
     }
 

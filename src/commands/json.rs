@@ -16,7 +16,7 @@ use super::hash::write;
 use super::names;
 use crate::error::CalcError;
 use crate::json_pack::pack_json;
-use crate::json_print::JsonPrinter;
+use crate::json_print::{max_len, JsonPrinter};
 use crate::msgpack::DecodeError;
 use crate::printable::printable;
 use crate::redis::effects;
@@ -153,7 +153,8 @@ fn json_of(
     let Some(value) = value else {
         return Ok(None);
     };
-    let mut printer = JsonPrinter::new(value.bytes().len());
+    let bound = max_len(value.bytes().len(), &registered.template);
+    let mut printer = JsonPrinter::new(Vec::with_capacity(bound.min(1 << 16)));
     let printed = registered
         .decode(value.bytes(), name, &mut printer)
         .and_then(|()| printer.finish(&registered.template));
