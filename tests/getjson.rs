@@ -371,3 +371,52 @@ fn keys_nested_in_keys_print_in_size_linear_in_the_value() {
     let grown = after.parse::<i64>().unwrap() - before.parse::<i64>().unwrap();
     assert!(grown < 1 << 20, "peak memory grew by {grown} bytes");
 }
+
+/// A value of one entry holding `len` control characters, each printed as
+/// `\u00XX`: its JSON text is about 6 times its size.
+fn control_characters(len: usize) -> Vec<u8> {
+    pack(&Mp::Array(vec![Mp::from("\u{1}".repeat(len))]))
+}
+
+fn peak_memory(con: &mut Connection) -> i64 {
+    info_field(con, "memory", "used_memory_peak")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_reply_over_the_json_limit_is_refused_before_it_is_built() {
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "one", r#"["a"]"#);
+    // 11 MiB stored, 66 MiB printed: over the default 64 MiB.
+    store(&mut con, "h", "big", &control_characters(11 << 20));
+    store(&mut con, "h", "small", &control_characters(10));
+    let before = peak_memory(&mut con);
+    let limit_error =
+        "ERR the JSON reply would be over the limit of 67108864 bytes (calc.json-reply-max-bytes)";
+    assert_eq!(
+        call_err(&mut con, &[b"CALC.GETJSON", b"h", b"big", b"one"]),
+        limit_error
+    );
+    assert_eq!(
+        call_err(
+            &mut con,
+            &[b"CALC.MGETJSON", b"h", b"one", b"small", b"big"]
+        ),
+        limit_error
+    );
+    // Nothing the size of the text was built.
+    let grown = peak_memory(&mut con) - before;
+    assert!(grown < 8 << 20, "peak memory grew by {grown} bytes");
+    // Not a decode error.
+    assert_eq!(
+        info_field(&mut con, "calc", "calc_decode_errors").unwrap(),
+        "0"
+    );
+    assert_eq!(
+        getjson(&mut con, "h", "small", "one").unwrap(),
+        format!(r#"{{"a":"{}"}}"#, "\\u0001".repeat(10))
+    );
+}
