@@ -77,6 +77,8 @@ required_api![
     RedisModule_LoadUnsigned,
     RedisModule_SaveStringBuffer,
     RedisModule_LoadStringBuffer,
+    RedisModule_RegisterNumericConfig,
+    RedisModule_LoadConfigs,
 ];
 
 #[cfg(test)]
@@ -91,6 +93,7 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("aux.rs"),
             include_str!("command.rs"),
+            include_str!("config.rs"),
             include_str!("effects.rs"),
             include_str!("keys.rs"),
             include_str!("load.rs"),
