@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::json_pack::pack_json;
-use super::json_print::JsonPrinter;
+use super::json_print::{max_len, Count, JsonPrinter};
 use super::msgpack::{decode_with_template, locate_entries, Sink, Validate};
 use super::template::Template;
 
@@ -183,7 +183,9 @@ impl Sink for Tree {
 /// is structurally complete (every container gets exactly its children). The
 /// JSON printer (`CALC.GETJSON`) writes valid JSON that parses back to the
 /// value the decode describes, or refuses exactly the values JSON cannot
-/// express; each located entry (`CALC.GETVALUES`) decodes as in the whole.
+/// express; its text is never longer than `max_len` (a fixed multiple of the
+/// stored size, plus the template's names), and counting it gives its length
+/// exactly; each located entry (`CALC.GETVALUES`) decodes as in the whole.
 pub fn decode(data: &[u8]) {
     let Some((&pick, value)) = data.split_first() else {
         return;
@@ -220,9 +222,15 @@ pub fn decode(data: &[u8]) {
         );
     }
 
-    let mut printer = JsonPrinter::new(value.len());
+    let mut printer = JsonPrinter::new(Vec::new());
     let printed = decode_with_template(value, &template, b"fuzz", required, &mut printer);
     assert_eq!(printed, validated, "the JSON printer's decode disagrees");
+    let mut counter = JsonPrinter::new(Count::default());
+    let counted = decode_with_template(value, &template, b"fuzz", required, &mut counter);
+    assert_eq!(
+        counted, validated,
+        "the counting printer's decode disagrees"
+    );
     let located = locate_entries(value, &template, b"fuzz", required);
     assert_eq!(located.as_ref().err(), validated.as_ref().err());
     let (Ok(()), Ok(located)) = (validated, located) else {
@@ -233,7 +241,18 @@ pub fn decode(data: &[u8]) {
     let reference = tree.done.expect("a complete value");
     let json = printer.finish(&template);
     assert_eq!(json.is_err(), tree.not_utf8, "UTF-8 verdicts differ");
+    assert_eq!(
+        counter.finish(&template).map(|count| count.0),
+        json.as_ref().map(Vec::len).map_err(Clone::clone),
+        "the count is not the printed length"
+    );
     if let Ok(json) = json {
+        assert!(
+            json.len() <= max_len(value.len(), &template),
+            "{} bytes printed from {} stored",
+            json.len(),
+            value.len()
+        );
         let parsed: Value = serde_json::from_slice(&json)
             .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", String::from_utf8_lossy(&json)));
         if !tree.map_as_key {
@@ -262,7 +281,7 @@ pub fn pack(data: &[u8]) {
         return;
     }
     let input: Value = serde_json::from_slice(json).expect("packed input is JSON");
-    let mut printer = JsonPrinter::new(packed.len());
+    let mut printer = JsonPrinter::new(Vec::new());
     decode_with_template(&packed, &template, b"fuzz", true, &mut printer)
         .expect("a packed value decodes");
     let printed = printer.finish(&template).expect("packed strings are UTF-8");

@@ -61,6 +61,10 @@ pub enum CalcError {
         name: String,
         template: String,
     },
+    /// A JSON reply (all its texts together) over `calc.json-reply-max-bytes`.
+    JsonReplyTooLarge {
+        limit: usize,
+    },
 }
 
 impl CalcError {
@@ -148,6 +152,10 @@ impl fmt::Display for CalcError {
             CalcError::UnknownName { name, template } => {
                 write!(f, "ERR template '{template}' has no name '{name}'")
             }
+            CalcError::JsonReplyTooLarge { limit } => write!(
+                f,
+                "ERR the JSON reply would be over the limit of {limit} bytes (calc.json-reply-max-bytes)"
+            ),
         }
     }
 }

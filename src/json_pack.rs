@@ -30,7 +30,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::msgpack::{FINGERPRINT_EXT_TYPE, MAX_DEPTH};
-use crate::printable::printable;
+use crate::printable::{json_error, printable};
 use crate::template::Template;
 
 #[derive(Debug, PartialEq, Clone)]
@@ -123,16 +123,17 @@ pub fn pack_json(json: &[u8], template: &Template, out: &mut Vec<u8>) -> Result<
         Err(e) => Err(state
             .error
             .take()
-            .unwrap_or_else(|| from_serde(&e.to_string(), String::new()))),
+            .unwrap_or_else(|| from_serde(json, &e.to_string(), String::new()))),
     }
 }
 
-/// A serde_json error as ours: its numbers out of range are `NotFinite`.
-fn from_serde(message: &str, name: String) -> PackError {
+/// A serde_json error in the JSON text `json` as ours: its numbers out of
+/// range are `NotFinite`.
+fn from_serde(json: &[u8], message: &str, name: String) -> PackError {
     let kind = if message.starts_with("number out of range") {
         PackErrorKind::NotFinite
     } else {
-        PackErrorKind::InvalidJson(message.to_string())
+        PackErrorKind::InvalidJson(json_error(json, message))
     };
     PackError { name, kind }
 }
@@ -183,7 +184,11 @@ impl State<'_, '_> {
     /// the value at `path`, unless a deeper level already explained it.
     fn parse_error<E: de::Error>(&mut self, e: E, path: &Path) -> E {
         if self.error.is_none() {
-            self.error = Some(from_serde(&e.to_string(), path.render(None)));
+            self.error = Some(from_serde(
+                self.scan.text,
+                &e.to_string(),
+                path.render(None),
+            ));
         }
         e
     }
@@ -891,8 +896,16 @@ mod tests {
             );
             assert_eq!(e.name, name, "{json}");
         }
-        // Not UTF-8: refused, never stored as a str that is not one.
+        // serde_json calls a lone trailing surrogate a leading one.
         let t = template(r#"["a"]"#);
+        let e = pack_json(br#"{"a":"x\udc00"}"#, &t, &mut Vec::new()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid JSON in name 'a': lone trailing surrogate in hex escape at line 1 column 13"
+        );
+        let e = pack_json(br#"{"a":"\ud800\u0041"}"#, &t, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("lone leading surrogate"), "{e}");
+        // Not UTF-8: refused, never stored as a str that is not one.
         let e = pack_json(b"{\"a\":\"\xff\"}", &t, &mut Vec::new()).unwrap_err();
         assert!(matches!(e.kind, PackErrorKind::InvalidJson(_)), "{e:?}");
         assert_eq!(

@@ -9,11 +9,24 @@
 //! - A map key that is not a string prints as a string holding the key's own
 //!   JSON text (`1` -> `"1"`, `null` -> `"null"`, `[1,2]` -> `"[1,2]"`), as
 //!   Python's `json.dumps` and `JSON.stringify` do for numbers and booleans.
+//!   The text is escaped once, as it is written: a non-string key inside that
+//!   key gets quotes (escaped with the rest) but is not escaped a second time,
+//!   so `{{{[1]: 2}: 3}: 4}` prints as
+//!   `{"{\"{\"[1]\":2}\":3}":4}`. The string then need
+//!   not parse as JSON itself, but escaping never compounds with nesting: the
+//!   text is at most `BYTES_PER_STORED_BYTE` bytes per stored byte plus the
+//!   template's names (`max_len`), where escaping again at every level would
+//!   double it per level.
 //! - Bytes that are not UTF-8 have no JSON form: the printer records the
 //!   top-level entry that holds them and `finish` answers a decode error
 //!   (`DecodeError::NotUtf8`), handled like any other under the template's
 //!   policy. Replacing them (U+FFFD) would answer a different value without
 //!   saying so; `CALC.GETDICT` returns the bytes as they are.
+//!
+//! The printer writes into a `Text`: a buffer, or a `Count` of the bytes the
+//! same print would write, so a reply's size is known before it is built.
+
+use std::io;
 
 use serde::Serializer as _;
 
@@ -21,13 +34,141 @@ use crate::msgpack::{DecodeError, Sink};
 use crate::printable::printable;
 use crate::template::{Entry, Template};
 
+/// The most bytes the printer writes per stored byte, besides the template's
+/// names (`max_len`). The worst case is a map inside a non-string key whose
+/// keys and values are `false`: 2 stored bytes print as `\"false\":false,`
+/// (16 bytes).
+pub const BYTES_PER_STORED_BYTE: usize = 8;
+
+/// The most bytes the JSON text of a `stored_len`-byte value of `template` can
+/// take: what `max_len` bounds is checked by the decode fuzz target. Linear
+/// in the stored size, so a reply's size can be bounded before it is built.
+#[inline]
+pub fn max_len(stored_len: usize, template: &Template) -> usize {
+    stored_len
+        .saturating_mul(BYTES_PER_STORED_BYTE)
+        .saturating_add(template.json_names_len)
+}
+
+/// Where the printer writes: a buffer, or a count of its bytes.
+pub trait Text {
+    fn put(&mut self, bytes: &[u8]);
+    fn put_byte(&mut self, byte: u8);
+}
+
+impl Text for Vec<u8> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    #[inline(always)]
+    fn put_byte(&mut self, byte: u8) {
+        self.push(byte);
+    }
+}
+
+/// The number of bytes a print would write, without writing them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Count(pub usize);
+
+impl Text for Count {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+    #[inline(always)]
+    fn put_byte(&mut self, _: u8) {
+        self.0 += 1;
+    }
+}
+
+/// The text being written, escaped as the content of a JSON string while a
+/// non-string key is printed.
+struct Out<T> {
+    text: T,
+    /// The depth of the map whose non-string key is being printed (escaped
+    /// from its opening quote to its closing one); 0 outside any.
+    quoting: usize,
+}
+
+impl<T: Text> Out<T> {
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        if self.quoting == 0 {
+            self.text.put(bytes);
+        } else {
+            self.put_escaped(bytes);
+        }
+    }
+
+    #[inline(always)]
+    fn put_byte(&mut self, byte: u8) {
+        if self.quoting == 0 {
+            self.text.put_byte(byte);
+        } else {
+            self.put_escaped(&[byte]);
+        }
+    }
+
+    /// `bytes` as JSON string content: quotes, backslashes and control
+    /// characters escaped (what the printer writes inside a key holds no
+    /// control character, each is escaped already, but the output stays
+    /// valid JSON whatever it is given).
+    fn put_escaped(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while let Some(at) = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        {
+            let (plain, special) = rest.split_at(at);
+            self.text.put(plain);
+            let Some((&byte, tail)) = special.split_first() else {
+                break;
+            };
+            match byte {
+                b'"' | b'\\' => {
+                    self.text.put_byte(b'\\');
+                    self.text.put_byte(byte);
+                }
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    self.text.put(b"\\u00");
+                    self.text.put_byte(HEX[usize::from(byte >> 4)]);
+                    self.text.put_byte(HEX[usize::from(byte & 0xf)]);
+                }
+            }
+            rest = tail;
+        }
+        self.text.put(rest);
+    }
+}
+
+/// serde_json's serializer writes scalars through this.
+impl<T: Text> io::Write for Out<T> {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.put(buf);
+        Ok(buf.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.put(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An open array or map: how many items (keys and values) it still expects.
 #[derive(Clone, Copy, Default)]
 struct Frame {
     map: bool,
     left: usize,
-    /// Where a non-string key's text starts, to turn it into a string.
-    key_start: Option<usize>,
+    /// Its current key is not a string: it was opened with a quote.
+    quoted: bool,
 }
 
 /// The open containers: the first few in place (a value of a flat or nested
@@ -65,8 +206,8 @@ impl Stack {
     }
 }
 
-pub struct JsonPrinter {
-    out: Vec<u8>,
+pub struct JsonPrinter<T = Vec<u8>> {
+    out: Out<T>,
     stack: Stack,
     /// Top-level keys seen so far: which template entry is being printed.
     top_entries: usize,
@@ -74,22 +215,23 @@ pub struct JsonPrinter {
     not_utf8: Option<usize>,
 }
 
-impl JsonPrinter {
-    /// A printer for a value of `stored_len` bytes (the output's first guess).
-    pub fn new(stored_len: usize) -> JsonPrinter {
+impl<T: Text> JsonPrinter<T> {
+    /// A printer writing into `text` (a buffer, or a `Count`).
+    pub fn new(text: T) -> JsonPrinter<T> {
         JsonPrinter {
-            out: Vec::with_capacity(stored_len.saturating_mul(16).clamp(256, 1 << 16)),
+            out: Out { text, quoting: 0 },
             stack: Stack::default(),
             top_entries: 0,
             not_utf8: None,
         }
     }
 
-    /// The JSON text of a value the decoder emitted completely, or the error
-    /// for a value JSON cannot express. `template` is the one decoded against.
-    pub fn finish(self, template: &Template) -> Result<Vec<u8>, DecodeError> {
+    /// The JSON text (or its size) of a value the decoder emitted completely,
+    /// or the error for a value JSON cannot express. `template` is the one
+    /// decoded against.
+    pub fn finish(self, template: &Template) -> Result<T, DecodeError> {
         match self.not_utf8 {
-            None => Ok(self.out),
+            None => Ok(self.out.text),
             Some(index) => Err(DecodeError::NotUtf8 {
                 entry: template
                     .entries
@@ -100,64 +242,76 @@ impl JsonPrinter {
         }
     }
 
-    /// Before a value that is not a string: as a map key, its text will be
-    /// turned into a string when it ends.
+    /// Before a value that is not a string: as a map key, it opens the
+    /// string that holds its text (escaped from here on, unless an enclosing
+    /// key already is).
     #[inline]
     fn before_other(&mut self) {
-        let start = self.out.len();
+        let depth = self.stack.len;
         if let Some(top) = self.stack.last_mut() {
             if top.map && top.left % 2 == 0 {
-                top.key_start = Some(start);
+                top.quoted = true;
+                self.out.put_byte(b'"');
+                if self.out.quoting == 0 {
+                    self.out.quoting = depth;
+                }
             }
         }
     }
 
-    /// After an item: the colon after a key, the comma before the next item,
-    /// and the closing bracket of every container whose last item it was.
-    /// (Separators come after an item, so nothing needs doing before one.)
+    /// After an item: the colon after a key (and the quote that closes a
+    /// non-string one), the comma before the next item, and the closing
+    /// bracket of every container whose last item it was. (Separators come
+    /// after an item, so nothing needs doing before one.)
     #[inline(always)]
     fn after(&mut self) {
-        while let Some(top) = self.stack.last_mut() {
+        loop {
+            let depth = self.stack.len;
+            let Some(top) = self.stack.last_mut() else {
+                return;
+            };
             if top.map && top.left % 2 == 0 {
-                if let Some(start) = top.key_start.take() {
-                    let text = self.out.split_off(start.min(self.out.len()));
-                    let text = String::from_utf8_lossy(&text);
-                    let _ = serde_json::to_writer(&mut self.out, text.as_ref());
+                if std::mem::take(&mut top.quoted) {
+                    if self.out.quoting == depth {
+                        self.out.quoting = 0;
+                    }
+                    self.out.put_byte(b'"');
                 }
-                self.out.push(b':');
+                self.out.put_byte(b':');
             } else if top.left > 1 {
-                self.out.push(b',');
+                self.out.put_byte(b',');
             }
             top.left = top.left.saturating_sub(1);
             if top.left > 0 {
                 return;
             }
-            self.out.push(if top.map { b'}' } else { b']' });
+            let close = if top.map { b'}' } else { b']' };
+            self.out.put_byte(close);
             self.stack.pop();
         }
     }
 
     fn open(&mut self, map: bool, items: usize) {
         self.before_other();
-        self.out.push(if map { b'{' } else { b'[' });
+        self.out.put_byte(if map { b'{' } else { b'[' });
         if items == 0 {
-            self.out.push(if map { b'}' } else { b']' });
+            self.out.put_byte(if map { b'}' } else { b']' });
             self.after();
         } else {
             self.stack.push(Frame {
                 map,
                 left: items,
-                key_start: None,
+                quoted: false,
             });
         }
     }
 
-    fn serializer(&mut self) -> serde_json::Serializer<&mut Vec<u8>> {
+    fn serializer(&mut self) -> serde_json::Serializer<&mut Out<T>> {
         serde_json::Serializer::new(&mut self.out)
     }
 }
 
-impl Sink for JsonPrinter {
+impl<T: Text> Sink for JsonPrinter<T> {
     fn name(&mut self, entry: &Entry) {
         if self.stack.len == 1 {
             self.top_entries += 1;
@@ -167,12 +321,12 @@ impl Sink for JsonPrinter {
         if let Some(top) = self.stack.last_mut() {
             top.left = top.left.saturating_sub(1);
         }
-        self.out.extend_from_slice(entry.json_key.as_bytes());
+        self.out.put(entry.json_key.as_bytes());
     }
 
     fn nil(&mut self) {
         self.before_other();
-        self.out.extend_from_slice(b"null");
+        self.out.put(b"null");
         self.after();
     }
 
@@ -180,9 +334,9 @@ impl Sink for JsonPrinter {
         self.before_other();
         // Two constant-length copies, which compile to plain stores.
         if value {
-            self.out.extend_from_slice(b"true");
+            self.out.put(b"true");
         } else {
-            self.out.extend_from_slice(b"false");
+            self.out.put(b"false");
         }
         self.after();
     }
@@ -214,10 +368,9 @@ impl Sink for JsonPrinter {
             .iter()
             .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
         {
-            self.out.reserve(value.len() + 2);
-            self.out.push(b'"');
-            self.out.extend_from_slice(value);
-            self.out.push(b'"');
+            self.out.put_byte(b'"');
+            self.out.put(value);
+            self.out.put_byte(b'"');
         } else {
             match std::str::from_utf8(value) {
                 Ok(text) => {
@@ -226,7 +379,7 @@ impl Sink for JsonPrinter {
                 Err(_) => {
                     self.not_utf8
                         .get_or_insert(self.top_entries.saturating_sub(1));
-                    self.out.extend_from_slice(b"null");
+                    self.out.put(b"null");
                 }
             }
         }
@@ -252,11 +405,23 @@ mod tests {
         let template = Template::parse(def.as_bytes()).unwrap();
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, value).unwrap();
-        let mut printer = JsonPrinter::new(bytes.len());
+        let mut counter = JsonPrinter::new(Count::default());
+        let counted = decode_with_template(&bytes, &template, b"t", false, &mut counter)
+            .and_then(|()| counter.finish(&template));
+        let mut printer = JsonPrinter::new(Vec::new());
         decode_with_template(&bytes, &template, b"t", false, &mut printer)?;
-        printer
-            .finish(&template)
-            .map(|json| String::from_utf8(json).unwrap())
+        let json = printer.finish(&template);
+        // The count is the print's length, and both agree on errors.
+        assert_eq!(
+            counted,
+            json.as_ref()
+                .map(|json| Count(json.len()))
+                .map_err(Clone::clone)
+        );
+        if let Ok(json) = &json {
+            assert!(json.len() <= max_len(bytes.len(), &template));
+        }
+        json.map(|json| String::from_utf8(json).unwrap())
     }
 
     #[test]
@@ -321,6 +486,86 @@ mod tests {
         // Bytes that are UTF-8 print as a string, str or bin alike.
         let fine = Mp::Array(vec![Mp::Binary("é\u{0}\n".as_bytes().to_vec())]);
         assert_eq!(print(r#"["a"]"#, &fine).unwrap(), r#"{"a":"é\u0000\n"}"#);
+    }
+
+    #[test]
+    fn a_key_inside_a_key_is_quoted_not_escaped_again() {
+        let value = Mp::Array(vec![Mp::Map(vec![(
+            Mp::Map(vec![(
+                Mp::Map(vec![(Mp::Array(vec![Mp::from(1)]), Mp::from(2))]),
+                Mp::from(3),
+            )]),
+            Mp::from(4),
+        )])]);
+        assert_eq!(
+            print(r#"["m"]"#, &value).unwrap(),
+            r#"{"m":{"{\"{\"[1]\":2}\":3}":4}}"#
+        );
+        // Strings inside a key are escaped once by serde_json, once as the
+        // key's content; control characters never appear raw.
+        let value = Mp::Array(vec![Mp::Map(vec![(
+            Mp::Map(vec![(Mp::from("q\"\\\u{1}"), Mp::from("v\n"))]),
+            Mp::Nil,
+        )])]);
+        let json = print(r#"["m"]"#, &value).unwrap();
+        assert_eq!(json, r#"{"m":{"{\"q\\\"\\\\\\u0001\":\"v\\n\"}":null}}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let key = parsed["m"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        assert_eq!(key, r#"{"q\"\\\u0001":"v\n"}"#);
+    }
+
+    /// `{k: 1}` wrapped around `inner` `levels` times, as a map key each time.
+    fn keys_around(inner: Mp, levels: usize) -> Mp {
+        (0..levels).fold(inner, |key, _| Mp::Map(vec![(key, Mp::from(1))]))
+    }
+
+    #[test]
+    fn nested_keys_print_in_linear_size() {
+        // 26 levels of keys around a string of a quote and a backslash: 61
+        // stored bytes, which printed each level's key again as a string
+        // (doubling its escapes per level) and took 640 MB.
+        let inner = Mp::Map(vec![(Mp::from("x"), Mp::from("\"\\"))]);
+        let value = Mp::Array(vec![keys_around(inner, 26), Mp::from(1), Mp::from(2)]);
+        let bytes = {
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, &value).unwrap();
+            bytes
+        };
+        assert_eq!(bytes.len(), 61);
+        let json = print(r#"["a","b","c"]"#, &value).unwrap();
+        assert!(
+            json.len() <= 4 * bytes.len(),
+            "{} bytes: {json}",
+            json.len()
+        );
+        serde_json::from_str::<serde_json::Value>(&json).unwrap();
+        // Deeper and wider: still within the bound (checked by `print`).
+        for levels in [1, 2, 10, 62] {
+            let inner = Mp::Map(vec![(Mp::Boolean(false), Mp::Boolean(false)); 15]);
+            print(r#"["a"]"#, &Mp::Array(vec![keys_around(inner, levels)])).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_worst_values_per_stored_byte_fit_the_bound() {
+        // A key holding maps of `false: false` pairs (16 bytes printed for 2
+        // stored), control characters inside a key (7 bytes for 1), a string
+        // of them as a value (6 bytes for 1).
+        let pairs = Mp::Map(vec![(Mp::Boolean(false), Mp::Boolean(false)); 15]);
+        let controls = Mp::from("\u{1}".repeat(300));
+        let value = Mp::Array(vec![
+            Mp::Map(vec![(Mp::Map(vec![(pairs.clone(), pairs)]), Mp::Nil)]),
+            Mp::Map(vec![(Mp::Array(vec![controls.clone()]), controls)]),
+            Mp::Array(vec![Mp::Nil; 100]),
+        ]);
+        let json = print(r#"["a","b","c"]"#, &value).unwrap();
+        serde_json::from_str::<serde_json::Value>(&json).unwrap();
     }
 
     #[test]

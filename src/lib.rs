@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod json_pack;
 pub mod json_print;
+pub mod limits;
 #[cfg(not(any(test, fuzzing)))]
 mod module;
 pub mod msgpack;

@@ -8,9 +8,11 @@ use std::sync::atomic::Ordering;
 use redis_module::raw;
 
 use crate::commands::{COMMANDS, CONTAINERS};
+use crate::limits;
 use crate::persistence::{self, AuxReader, AuxWriter};
 use crate::redis::aux::{AuxHooks, AuxIo, AuxType};
 use crate::redis::command::RawCtx;
+use crate::redis::config::{self, Numeric};
 use crate::redis::load::{self, InfoSection};
 use crate::redis::{effects, rewrite, Ctx};
 use crate::registry::{registry, registry_mut};
@@ -37,6 +39,10 @@ pub unsafe extern "C" fn RedisModule_OnLoad(
     let Some(ctx) = (unsafe { load::init(ctx, c"calc") }) else {
         return raw::REDISMODULE_ERR as c_int;
     };
+    if let Err(reason) = register_limits(ctx) {
+        ctx.log_warning(&format!("calc: {reason}"));
+        return raw::REDISMODULE_ERR as c_int;
+    }
     let started = TEMPLATE_AUX
         .register(
             ctx,
@@ -79,6 +85,22 @@ fn record_templates_in_aof(ctx: Ctx) {
             commands.len()
         ));
     }
+}
+
+/// The limits a user can set, as module configs (`calc.<name>`), with the
+/// values `redis.conf`, the command line or `MODULE LOADEX` gave.
+fn register_limits(ctx: crate::redis::Ctx) -> Result<(), String> {
+    for limit in limits::ALL {
+        let numeric = Numeric {
+            name: limit.name,
+            default: limit.default,
+            min: limit.min,
+            max: limit.max,
+            bytes: limit.bytes,
+        };
+        config::register_numeric(ctx, &numeric, &limit.value)?;
+    }
+    config::load_configs(ctx)
 }
 
 /// `INFO calc`.

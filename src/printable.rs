@@ -19,6 +19,44 @@ pub fn printable(bytes: &[u8]) -> String {
     out
 }
 
+/// serde_json's message for an error in the JSON text `input`, corrected
+/// where it misnames the problem: serde_json reports a lone trailing
+/// surrogate (`"\udc00"`, a low surrogate with no high one before it) as a
+/// "lone leading surrogate".
+pub fn json_error(input: &[u8], message: &str) -> String {
+    const LEADING: &str = "lone leading surrogate in hex escape";
+    if let Some(position) = message.strip_prefix(LEADING) {
+        if escape_before(input, position).is_some_and(|unit| (0xdc00..=0xdfff).contains(&unit)) {
+            return format!("lone trailing surrogate in hex escape{position}");
+        }
+    }
+    message.to_string()
+}
+
+/// The `\uXXXX` escape of `input` that ends where `position` (serde_json's
+/// ` at line L column C`, C counting bytes) points.
+fn escape_before(input: &[u8], position: &str) -> Option<u16> {
+    let (line, column) = position.strip_prefix(" at line ")?.split_once(" column ")?;
+    let (line, column): (usize, usize) = (line.parse().ok()?, column.parse().ok()?);
+    let start = match line {
+        0 => return None,
+        1 => 0,
+        _ => {
+            input
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b == b'\n')
+                .nth(line - 2)?
+                .0
+                + 1
+        }
+    };
+    let end = start.checked_add(column)?;
+    let escape = input.get(end.checked_sub(6)?..end)?;
+    let hex = escape.strip_prefix(b"\\u")?;
+    u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::printable;

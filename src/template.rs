@@ -8,23 +8,33 @@ use std::collections::HashSet;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::printable::printable;
+use crate::limits;
+use crate::printable::{json_error, printable};
 
-/// Deepest template nesting (`[name, sub]` levels). Deeper than any dict a cache
-/// holds, and well inside serde_json's recursion limit of 128 brackets (each
-/// level costs two) and the decoder's `MAX_DEPTH` of 64 for the stored value.
-pub const MAX_TEMPLATE_DEPTH: usize = 32;
+/// The limits a definition is parsed within: by default the current values
+/// of the module configs (`crate::limits`: `calc.template-max-bytes`,
+/// `calc.template-max-names`, `calc.template-max-depth`), read at each parse,
+/// by `CALC.TEMPLATE SET` and by the RDB loader alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest definition, in bytes, checked before it is parsed.
+    pub bytes: usize,
+    /// Most names, every level counted (a nested entry's own name too), so
+    /// also the most in one level; counted while the definition is walked.
+    pub names: usize,
+    /// Deepest nesting (`[name, sub]` levels).
+    pub depth: usize,
+}
 
-/// Longest definition, in bytes, checked before it is parsed: 1 MiB, about
-/// 3,000 times the design note's 25-flag template. Parsing that much JSON
-/// takes milliseconds, and the definition is kept and written into every RDB.
-pub const MAX_DEFINITION_BYTES: usize = 1 << 20;
-
-/// Most names in one template, every level counted (a nested entry's own name
-/// too), so also the most in one level: 65,536, counted while the definition
-/// is walked. A value of that template is a msgpack array of as many values,
-/// and `CALC.GETDICT` answers twice as many reply items.
-pub const MAX_TEMPLATE_NAMES: usize = 65_536;
+impl Limits {
+    pub fn current() -> Limits {
+        Limits {
+            bytes: limits::TEMPLATE_MAX_BYTES.get(),
+            names: limits::TEMPLATE_MAX_NAMES.get(),
+            depth: limits::TEMPLATE_MAX_DEPTH.get(),
+        }
+    }
+}
 
 #[derive(Debug, PartialEq)]
 pub struct Template {
@@ -36,6 +46,9 @@ pub struct Template {
     /// The positions of `entries`, sorted by name: lookups by name from
     /// input (a JSON object's names, GETVALUES's arguments) in O(log n).
     by_name: Vec<usize>,
+    /// What the JSON printer writes for this level and its sub-templates
+    /// besides the values, at most: braces, names, colons, commas.
+    pub json_names_len: usize,
 }
 
 #[derive(Debug, PartialEq)]
@@ -60,23 +73,34 @@ impl Entry {
 
 impl Template {
     /// Parses and validates a JSON definition, in time linear in its size.
-    /// Rejects a definition over `MAX_DEFINITION_BYTES` before reading it, more
-    /// than `MAX_TEMPLATE_NAMES` names, nesting deeper than
-    /// `MAX_TEMPLATE_DEPTH`, empty arrays, duplicate names within one level and
+    /// Rejects a definition over the current `Limits` (its bytes before
+    /// reading it, its names, its nesting), empty arrays, duplicate names within one level and
     /// non-string names.
     pub fn parse(definition: &[u8]) -> Result<Template, String> {
-        if definition.len() > MAX_DEFINITION_BYTES {
+        Template::parse_within(definition, Limits::current())
+    }
+
+    /// `parse` within the given limits.
+    pub fn parse_within(definition: &[u8], limits: Limits) -> Result<Template, String> {
+        if definition.len() > limits.bytes {
             return Err(format!(
-                "{} bytes, over the limit of {MAX_DEFINITION_BYTES} bytes (1 MiB) for a definition",
-                definition.len()
+                "{} bytes, over the limit of {} bytes for a definition (calc.template-max-bytes)",
+                definition.len(),
+                limits.bytes
             ));
         }
-        // serde_json has its own recursion limit (128), so hostile nesting is an
-        // error here, never a stack overflow.
-        let value: Value =
-            serde_json::from_slice(definition).map_err(|e| format!("not valid JSON ({e})"))?;
+        // serde_json has its own recursion limit (128 brackets), so hostile
+        // nesting is an error here, never a stack overflow. Reaching it means
+        // more than 64 levels, deeper than any depth limit allows.
+        let value: Value = serde_json::from_slice(definition).map_err(|e| {
+            let message = e.to_string();
+            match message.starts_with("recursion limit exceeded") {
+                true => too_deep(limits.depth),
+                false => format!("not valid JSON ({})", json_error(definition, &message)),
+            }
+        })?;
         let mut names = 0;
-        let mut template = Template::from_json(&value, 1, &mut names)?;
+        let mut template = Template::from_json(&value, 1, &mut names, &limits)?;
         let digest = Sha256::digest(template.to_json().as_bytes());
         template.fingerprint.copy_from_slice(&digest[..4]);
         Ok(template)
@@ -90,9 +114,14 @@ impl Template {
     }
 
     /// One level; `names` counts the names of every level walked so far.
-    fn from_json(value: &Value, depth: usize, names: &mut usize) -> Result<Template, String> {
-        if depth > MAX_TEMPLATE_DEPTH {
-            return Err(format!("nested deeper than {MAX_TEMPLATE_DEPTH} levels"));
+    fn from_json(
+        value: &Value,
+        depth: usize,
+        names: &mut usize,
+        limits: &Limits,
+    ) -> Result<Template, String> {
+        if depth > limits.depth {
+            return Err(too_deep(limits.depth));
         }
         let items = value
             .as_array()
@@ -102,9 +131,10 @@ impl Template {
         }
         // Counted for the whole level before any of it is read.
         *names += items.len();
-        if *names > MAX_TEMPLATE_NAMES {
+        if *names > limits.names {
             return Err(format!(
-                "more than {MAX_TEMPLATE_NAMES} names, the limit for one template (all levels together)"
+                "more than {} names, the limit for one template, all levels together (calc.template-max-names)",
+                limits.names
             ));
         }
         let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
@@ -130,17 +160,22 @@ impl Template {
                 return Err(format!("duplicate name '{}'", printable(name.as_bytes())));
             }
             let sub = match sub {
-                Some(sub) => Some(Template::from_json(sub, depth + 1, names)?),
+                Some(sub) => Some(Template::from_json(sub, depth + 1, names, limits)?),
                 None => None,
             };
             entries.push(Entry::new(name, sub));
         }
         let mut by_name: Vec<usize> = (0..entries.len()).collect();
         by_name.sort_unstable_by(|&a, &b| entries[a].name.cmp(&entries[b].name));
+        let json_names_len = entries.iter().fold(2, |len: usize, e| {
+            let sub = e.sub.as_ref().map_or(0, |sub| sub.json_names_len);
+            len.saturating_add(e.json_key.len() + 1).saturating_add(sub)
+        });
         Ok(Template {
             entries,
             fingerprint: [0; 4],
             by_name,
+            json_names_len,
         })
     }
 
@@ -195,6 +230,10 @@ fn same(name: &str, other: &[u8]) -> bool {
     name.len() == other.len() && name.last() == other.last() && name == other
 }
 
+fn too_deep(limit: usize) -> String {
+    format!("nested deeper than {limit} levels (calc.template-max-depth)")
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -209,6 +248,93 @@ fn kind(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The defaults of the limits (unit tests never change them).
+    const MAX_DEFINITION_BYTES: usize = 1 << 20;
+    const MAX_TEMPLATE_NAMES: usize = 65_536;
+    const MAX_TEMPLATE_DEPTH: usize = 32;
+
+    #[test]
+    fn limits_are_the_configured_ones() {
+        let defaults = Limits {
+            bytes: MAX_DEFINITION_BYTES,
+            names: MAX_TEMPLATE_NAMES,
+            depth: MAX_TEMPLATE_DEPTH,
+        };
+        assert_eq!(Limits::current(), defaults);
+        let def = br#"["a",["m",["x","y"]]]"#;
+        let within = |bytes, names, depth| {
+            Template::parse_within(
+                def,
+                Limits {
+                    bytes,
+                    names,
+                    depth,
+                },
+            )
+            .map(|t| t.to_json())
+        };
+        assert!(within(def.len(), 4, 2).is_ok());
+        assert_eq!(
+            within(def.len() - 1, 4, 2).unwrap_err(),
+            "21 bytes, over the limit of 20 bytes for a definition (calc.template-max-bytes)"
+        );
+        assert_eq!(
+            within(100, 3, 2).unwrap_err(),
+            "more than 3 names, the limit for one template, all levels together (calc.template-max-names)"
+        );
+        assert_eq!(
+            within(100, 4, 1).unwrap_err(),
+            "nested deeper than 1 levels (calc.template-max-depth)"
+        );
+        // Raised: a definition over a default registers.
+        let deep = nest(40);
+        assert!(Template::parse(deep.as_bytes()).is_err());
+        let raised = Limits {
+            depth: 64,
+            ..defaults
+        };
+        assert!(Template::parse_within(deep.as_bytes(), raised).is_ok());
+        assert!(Template::parse_within(nest(64).as_bytes(), raised).is_ok());
+    }
+
+    #[test]
+    fn too_deep_names_the_depth_limit_even_past_the_json_parser_s() {
+        for levels in [33, 64, 65, 100, 10_000] {
+            assert_eq!(
+                Template::parse(nest(levels).as_bytes()).unwrap_err(),
+                "nested deeper than 32 levels (calc.template-max-depth)",
+                "{levels}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lone_trailing_surrogate_is_named_so() {
+        assert_eq!(
+            Template::parse(br#"["\udc00"]"#).unwrap_err(),
+            "not valid JSON (lone trailing surrogate in hex escape at line 1 column 8)"
+        );
+        assert_eq!(
+            Template::parse(b"[\n \"a\",\n \"b\\uDFFF\"]").unwrap_err(),
+            "not valid JSON (lone trailing surrogate in hex escape at line 3 column 9)"
+        );
+        // A leading one without its pair is a lone leading surrogate.
+        assert_eq!(
+            Template::parse(br#"["\ud800\u0041"]"#).unwrap_err(),
+            "not valid JSON (lone leading surrogate in hex escape at line 1 column 14)"
+        );
+        assert!(Template::parse(br#"["\ud800\udc00"]"#).is_ok());
+    }
+
+    /// A definition nested `levels` deep.
+    fn nest(levels: usize) -> String {
+        let mut def = String::from("[\"leaf\"]");
+        for _ in 1..levels {
+            def = format!("[[\"n\",{def}]]");
+        }
+        def
+    }
 
     fn names(t: &Template) -> Vec<&str> {
         t.entries.iter().map(|e| e.name.as_str()).collect()
@@ -369,13 +495,6 @@ mod tests {
 
     #[test]
     fn nesting_limit_is_enforced_without_overflowing_the_stack() {
-        let nest = |levels: usize| {
-            let mut def = String::from("[\"leaf\"]");
-            for _ in 1..levels {
-                def = format!("[[\"n\",{def}]]");
-            }
-            def
-        };
         assert!(Template::parse(nest(MAX_TEMPLATE_DEPTH).as_bytes()).is_ok());
         let err = Template::parse(nest(MAX_TEMPLATE_DEPTH + 1).as_bytes()).unwrap_err();
         assert!(err.contains("deeper"), "{err}");

@@ -327,3 +327,96 @@ fn wrongtype_and_arity_errors() {
         assert!(call_err(&mut con, args).contains("wrong number of arguments"));
     }
 }
+
+/// `{k: 1}` wrapped around `inner` `levels` times, as a map key each time.
+fn keys_around(inner: Mp, levels: usize) -> Mp {
+    (0..levels).fold(inner, |key, _| Mp::Map(vec![(key, Mp::from(1))]))
+}
+
+#[test]
+fn keys_nested_in_keys_print_in_size_linear_in_the_value() {
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "t3", r#"["a","b","c"]"#);
+    // 26 levels of map keys around `{"x": "\"\\"}`: 61 stored bytes, whose
+    // text doubled per level when each key was escaped again (640 MB).
+    let inner = Mp::Map(vec![(Mp::from("x"), Mp::from("\"\\"))]);
+    let value = pack(&Mp::Array(vec![
+        keys_around(inner, 26),
+        Mp::from(1),
+        Mp::from(2),
+    ]));
+    assert_eq!(value.len(), 61);
+    store(&mut con, "nk", "f", &value);
+    let before = info_field(&mut con, "memory", "used_memory_peak").unwrap();
+    let text = getjson(&mut con, "nk", "f", "t3").unwrap();
+    // At most 8 bytes per stored byte, plus the names and their punctuation
+    // (`{}`, and `"a":` and a comma per name: 17 bytes).
+    assert!(text.len() <= 8 * value.len() + 17, "{} bytes", text.len());
+    let expected_key = format!(
+        "{}{{\\\"x\\\":\\\"\\\\\\\"\\\\\\\\\\\"}}{}",
+        "{\\\"".repeat(25),
+        "\\\":1}".repeat(25)
+    );
+    assert_eq!(
+        text,
+        format!(r#"{{"a":{{"{expected_key}":1}},"b":1,"c":2}}"#)
+    );
+    let json = parsed(&text);
+    assert_eq!(json["b"], 1);
+    // MGETJSON of the same field twice: twice the text, nothing more.
+    let reply = call(&mut con, &[b"CALC.MGETJSON", b"nk", b"t3", b"f", b"f"]).unwrap();
+    assert_eq!(reply, Value::Array(vec![bulk(&text), bulk(&text)]));
+    let after = info_field(&mut con, "memory", "used_memory_peak").unwrap();
+    let grown = after.parse::<i64>().unwrap() - before.parse::<i64>().unwrap();
+    assert!(grown < 1 << 20, "peak memory grew by {grown} bytes");
+}
+
+/// A value of one entry holding `len` control characters, each printed as
+/// `\u00XX`: its JSON text is about 6 times its size.
+fn control_characters(len: usize) -> Vec<u8> {
+    pack(&Mp::Array(vec![Mp::from("\u{1}".repeat(len))]))
+}
+
+fn peak_memory(con: &mut Connection) -> i64 {
+    info_field(con, "memory", "used_memory_peak")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_reply_over_the_json_limit_is_refused_before_it_is_built() {
+    let server = Server::start();
+    let mut con = server.client();
+    register(&mut con, "one", r#"["a"]"#);
+    // 11 MiB stored, 66 MiB printed: over the default 64 MiB.
+    store(&mut con, "h", "big", &control_characters(11 << 20));
+    store(&mut con, "h", "small", &control_characters(10));
+    let before = peak_memory(&mut con);
+    let limit_error =
+        "ERR the JSON reply would be over the limit of 67108864 bytes (calc.json-reply-max-bytes)";
+    assert_eq!(
+        call_err(&mut con, &[b"CALC.GETJSON", b"h", b"big", b"one"]),
+        limit_error
+    );
+    assert_eq!(
+        call_err(
+            &mut con,
+            &[b"CALC.MGETJSON", b"h", b"one", b"small", b"big"]
+        ),
+        limit_error
+    );
+    // Nothing the size of the text was built.
+    let grown = peak_memory(&mut con) - before;
+    assert!(grown < 8 << 20, "peak memory grew by {grown} bytes");
+    // Not a decode error.
+    assert_eq!(
+        info_field(&mut con, "calc", "calc_decode_errors").unwrap(),
+        "0"
+    );
+    assert_eq!(
+        getjson(&mut con, "h", "small", "one").unwrap(),
+        format!(r#"{{"a":"{}"}}"#, "\\u0001".repeat(10))
+    );
+}

@@ -174,14 +174,14 @@ fn oversized_definitions_are_refused_by_the_limit_they_pass() {
     let err = call_err(&mut con, &[b"CALC.TEMPLATE.SET", b"t", many.as_bytes()]);
     assert_eq!(
         err,
-        "ERR invalid template definition: more than 65536 names, the limit for one template (all levels together)"
+        "ERR invalid template definition: more than 65536 names, the limit for one template, all levels together (calc.template-max-names)"
     );
     // 2 MiB: refused for its size before it is read (it is not even JSON).
     let huge = vec![b'['; 2 << 20];
     let err = call_err(&mut con, &[b"CALC.TEMPLATE.SET", b"t", &huge]);
     assert_eq!(
         err,
-        "ERR invalid template definition: 2097152 bytes, over the limit of 1048576 bytes (1 MiB) for a definition"
+        "ERR invalid template definition: 2097152 bytes, over the limit of 1048576 bytes for a definition (calc.template-max-bytes)"
     );
     assert_eq!(get(&mut con, b"t").unwrap(), r#"["keep"]"#);
     // At the limits: 65,536 names registers.

@@ -16,7 +16,8 @@ use super::hash::write;
 use super::names;
 use crate::error::CalcError;
 use crate::json_pack::pack_json;
-use crate::json_print::JsonPrinter;
+use crate::json_print::{max_len, Count, JsonPrinter, Text};
+use crate::limits;
 use crate::msgpack::DecodeError;
 use crate::printable::printable;
 use crate::redis::effects;
@@ -72,27 +73,147 @@ pub fn setdict(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), Ca
 
 /// CALC.GETJSON key field template
 pub fn getjson(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let json = one_field(ctx, args, json_of)?.value;
-    answer(reply, json.as_deref());
+    let read = one_field(ctx, args, stored)?;
+    let values = [read.value];
+    let texts = Texts::prepare(&values, &read.registered, read.name, |_, error| {
+        CalcError::Decode(error)
+    })?;
+    texts.answer(0, reply);
     Ok(())
 }
 
 /// CALC.MGETJSON key template field [field ...]
 pub fn mgetjson(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), CalcError> {
-    let texts = many_fields(ctx, args, json_of)?.value;
-    reply.array(texts.len());
-    for json in &texts {
-        answer(reply, json.as_deref());
+    let read = many_fields(ctx, args, stored)?;
+    let fields = args.get(3..).unwrap_or_default();
+    let texts = Texts::prepare(&read.value, &read.registered, read.name, |i, error| {
+        CalcError::DecodeField {
+            field: printable(fields.get(i).map(RedisStr::bytes).unwrap_or_default()),
+            error,
+        }
+    })?;
+    reply.array(read.value.len());
+    for i in 0..read.value.len() {
+        texts.answer(i, reply);
     }
     Ok(())
 }
 
-/// One JSON text, or nil.
-fn answer(reply: &mut ReplyWriter, json: Option<&[u8]>) {
-    match json {
-        Some(json) => reply.bytes(json),
-        None => reply.null(),
+/// A reply whose texts may together reach this many bytes (by `max_len`)
+/// is printed in one pass, each text into a buffer of its bound; a larger
+/// one is counted first.
+const SMALL_REPLY: usize = 64 << 10;
+
+/// The JSON texts of one reply, ready to be answered: every value decoded,
+/// and the reply's size known to be within `calc.json-reply-max-bytes`,
+/// before its first byte is written. No text is built twice, and none grows
+/// (and so is copied) while it is printed.
+enum Texts<'v> {
+    /// Small replies (within `SMALL_REPLY` by `max_len`): the texts, printed.
+    Printed(Vec<Option<Vec<u8>>>),
+    /// Larger ones: each value validated and its text's size counted; each
+    /// text is printed when it is answered, into a buffer of its exact size,
+    /// and freed once it is in the reply.
+    Counted {
+        values: &'v [Option<OwnedString>],
+        sizes: Vec<Option<usize>>,
+        registered: &'v Registered,
+        name: &'v [u8],
+    },
+}
+
+impl<'v> Texts<'v> {
+    /// The texts of `values` (stored values, `None` where missing) under
+    /// `registered`, named `name`; `fail(i, error)` is the error for value
+    /// `i`. Refused when the texts together would be over the limit.
+    fn prepare(
+        values: &'v [Option<OwnedString>],
+        registered: &'v Registered,
+        name: &'v [u8],
+        fail: impl Fn(usize, DecodeError) -> CalcError,
+    ) -> Result<Texts<'v>, CalcError> {
+        let limit = limits::JSON_REPLY_MAX_BYTES.get();
+        let template = &registered.template;
+        let bound = values.iter().flatten().fold(0usize, |sum, value| {
+            sum.saturating_add(max_len(value.bytes().len(), template))
+        });
+        if bound <= limit.min(SMALL_REPLY) {
+            let printed = values
+                .iter()
+                .enumerate()
+                .map(|(i, value)| {
+                    let capacity = value
+                        .as_ref()
+                        .map_or(0, |v| max_len(v.bytes().len(), template));
+                    render(
+                        value.as_ref(),
+                        registered,
+                        name,
+                        Vec::with_capacity(capacity),
+                    )
+                    .map_err(|error| fail(i, error))
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(Texts::Printed(printed));
+        }
+        let mut sizes = Vec::with_capacity(values.len());
+        let mut total = 0usize;
+        for (i, value) in values.iter().enumerate() {
+            let size = render(value.as_ref(), registered, name, Count::default())
+                .map_err(|error| fail(i, error))?
+                .map(|count| count.0);
+            total = total.saturating_add(size.unwrap_or(0));
+            if total > limit {
+                return Err(CalcError::JsonReplyTooLarge { limit });
+            }
+            sizes.push(size);
+        }
+        Ok(Texts::Counted {
+            values,
+            sizes,
+            registered,
+            name,
+        })
     }
+
+    /// Answers text `i`: a bulk string, or nil.
+    fn answer(&self, i: usize, reply: &mut ReplyWriter) {
+        let text = match self {
+            Texts::Printed(texts) => texts.get(i).and_then(Option::as_deref),
+            Texts::Counted {
+                values,
+                sizes,
+                registered,
+                name,
+            } => {
+                // Validated when counted: this print cannot fail.
+                let value = values.get(i).and_then(Option::as_ref);
+                let printed = match sizes.get(i).copied().flatten() {
+                    Some(size) => render(value, registered, name, Vec::with_capacity(size)),
+                    None => Ok(None),
+                };
+                match printed {
+                    Ok(Some(text)) => reply.bytes(&text),
+                    _ => reply.null(),
+                }
+                return;
+            }
+        };
+        match text {
+            Some(text) => reply.bytes(text),
+            None => reply.null(),
+        }
+    }
+}
+
+/// A JSON reader keeps the stored value as it is: its text is printed once
+/// the reply's size is known (`Texts`).
+fn stored(
+    value: Option<OwnedString>,
+    _: &Registered,
+    _: &[u8],
+) -> Result<Option<OwnedString>, DecodeError> {
+    Ok(value)
 }
 
 /// CALC.GETVALUES key field template name [name ...]
@@ -143,17 +264,19 @@ pub fn getvalues(ctx: Ctx, args: &[Arg], reply: &mut ReplyWriter) -> Result<(), 
     Ok(())
 }
 
-/// The JSON text of a stored value, `None` when it is missing or (under
-/// `ONMISMATCH NIL`) does not decode or has no JSON form.
-fn json_of(
-    value: Option<OwnedString>,
+/// The JSON text of a stored value written into `text` (a buffer, or a
+/// `Count` of its bytes), `None` when it is missing or (under `ONMISMATCH
+/// NIL`) does not decode or has no JSON form.
+fn render<T: Text>(
+    value: Option<&OwnedString>,
     registered: &Registered,
     name: &[u8],
-) -> Result<Option<Vec<u8>>, DecodeError> {
+    text: T,
+) -> Result<Option<T>, DecodeError> {
     let Some(value) = value else {
         return Ok(None);
     };
-    let mut printer = JsonPrinter::new(value.bytes().len());
+    let mut printer = JsonPrinter::new(text);
     let printed = registered
         .decode(value.bytes(), name, &mut printer)
         .and_then(|()| printer.finish(&registered.template));

@@ -80,6 +80,8 @@ required_api![
     RedisModule_SubscribeToServerEvent,
     RedisModule_AvoidReplicaTraffic,
     RedisModule_CreateTimer,
+    RedisModule_RegisterNumericConfig,
+    RedisModule_LoadConfigs,
 ];
 
 #[cfg(test)]
@@ -94,6 +96,7 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("aux.rs"),
             include_str!("command.rs"),
+            include_str!("config.rs"),
             include_str!("effects.rs"),
             include_str!("keys.rs"),
             include_str!("load.rs"),

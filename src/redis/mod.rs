@@ -1,13 +1,15 @@
 //! The one layer that talks to Redis. Every `RedisModule_*` call and every raw
 //! pointer of the project lives in this folder, and nothing here imports from
 //! the rest of the crate: load and registration (`load`, `register`, `api`,
-//! `command`), key access with the ACL, slot and type checks (`keys`), what a
+//! `command`), module configs (`config`), key access with the ACL, slot and type checks (`keys`), what a
 //! write tells the rest of the server (`effects`), the reply writer (`reply`)
 //! RDB aux data (`aux`), and the start of an AOF rewrite (`rewrite`). The code above it reads as plain Rust.
 
 pub mod api;
 pub mod aux;
 pub mod command;
+#[cfg(not(any(test, fuzzing)))]
+pub mod config;
 pub mod effects;
 pub mod keys;
 #[cfg(not(any(test, fuzzing)))]
