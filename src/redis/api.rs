@@ -42,6 +42,7 @@ required_api![
     RedisModule_ReplicateVerbatim,
     RedisModule_NotifyKeyspaceEvent,
     RedisModule_ACLCheckKeyPermissions,
+    RedisModule_ACLCheckCommandPermissions,
     RedisModule_ACLAddLogEntry,
     RedisModule_GetCurrentUserName,
     RedisModule_GetModuleUserFromUserName,
