@@ -10,7 +10,9 @@ pub mod hash;
 pub mod json;
 pub mod names;
 pub mod purge;
+mod read;
 pub mod template;
+mod write;
 
 use std::ffi::{c_int, CStr};
 use std::sync::atomic::Ordering;
