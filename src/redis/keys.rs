@@ -295,7 +295,7 @@ impl<'a> DerivedKeyCheck<'a> {
     /// already live on the other node, and Redis refuses a multi-key command
     /// whose declared keys are partly moved the same way). The keys must be
     /// distinct, and no other handle on them may be open.
-    pub fn open_all(self, keys: &'a [OwnedString]) -> Result<Vec<HashKey<'a>>, KeyError> {
+    pub fn open_all(&self, keys: &'a [OwnedString]) -> Result<Vec<HashKey<'a>>, KeyError> {
         for key in keys {
             self.check_access(key)?;
         }
