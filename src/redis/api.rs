@@ -86,14 +86,16 @@ mod tests {
 
     /// Every `raw::RedisModule_X.unwrap()` in this folder names a call in
     /// `REQUIRED`; the optional ones are matched with `if let`/`match`. The
-    /// folder is read as it is, so a new file cannot escape the scan.
+    /// folder is read as it is, so a new file cannot escape the scan (all but
+    /// this file, which holds the list and calls nothing).
     #[test]
     fn every_unwrapped_call_is_checked_at_load() {
         let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src/redis");
         let mut sources = Vec::new();
         for entry in std::fs::read_dir(folder).expect("src/redis") {
             let path = entry.expect("a directory entry").path();
-            if path.extension().is_some_and(|ext| ext == "rs") {
+            let this_file = path.file_name().is_some_and(|name| name == "api.rs");
+            if path.extension().is_some_and(|ext| ext == "rs") && !this_file {
                 sources.push(std::fs::read_to_string(&path).expect("a source file"));
             }
         }
