@@ -26,6 +26,12 @@ pub enum CalcError {
     NoPerm {
         key: String,
     },
+    /// The caller may not run the operation under its other name (a dotted
+    /// alias and the container's subcommand are one operation).
+    NoPermCommand {
+        command: String,
+        other: String,
+    },
     CrossSlot {
         key: String,
         slot: u16,
@@ -132,6 +138,10 @@ impl fmt::Display for CalcError {
                 f,
                 "NOPERM this user has no permissions to access the '{key}' key"
             ),
+            CalcError::NoPermCommand { command, other } => write!(
+                f,
+                "NOPERM this user has no permissions to run the '{command}' command (the same command as '{other}')"
+            ),
             CalcError::CrossSlot { key, slot, declared, declared_slot } => write!(
                 f,
                 "CROSSSLOT Keys in request don't hash to the same slot (derived key '{key}' is in slot {slot}, '{declared}' in slot {declared_slot})"
@@ -179,6 +189,13 @@ mod tests {
                 "ERR value is not an integer or out of range",
             ),
             (CalcError::NoPerm { key: "k".into() }, "NOPERM "),
+            (
+                CalcError::NoPermCommand {
+                    command: "calc.template|set".into(),
+                    other: "calc.template.set".into(),
+                },
+                "NOPERM ",
+            ),
             (
                 CalcError::CrossSlot {
                     key: "b".into(),

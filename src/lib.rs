@@ -1,6 +1,7 @@
 //! redis-calc: hashes with a creation-only TTL, msgpack values decoded against
 //! templates, and symmetric a2b purges, as native atomic Redis commands.
-//! This file only declares the module; ARCHITECTURE.md is the map.
+//! This file only declares the module; ARCHITECTURE.md is the map, and
+//! docs/design-note.md the pattern ("the design note") the commands replace.
 
 pub mod commands;
 pub mod error;

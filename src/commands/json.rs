@@ -11,9 +11,9 @@
 //! with the primary's exact bytes, whatever its own registry holds.
 
 use super::args::{is_pairs, split_expiry};
-use super::dict::{lookup, many_fields, one_field, under_policy};
-use super::hash::write;
 use super::names;
+use super::read::{lookup, many_fields, one_field, under_policy};
+use super::write::write;
 use crate::error::CalcError;
 use crate::json_pack::pack_json;
 use crate::json_print::{max_len, Count, JsonPrinter, Text};

@@ -10,13 +10,17 @@ pub mod hash;
 pub mod json;
 pub mod names;
 pub mod purge;
+mod read;
 pub mod template;
+mod write;
 
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 use std::sync::atomic::Ordering;
 
 use crate::error::CalcError;
 use crate::msgpack::Sink;
+use crate::printable::printable;
+use crate::redis::acl::User;
 use crate::redis::command::{
     self, ArgDoc, ArgKind, Command, Container, Failure, Handler, KeyFlags, KeySpec, RawArgv, RawCtx,
 };
@@ -41,8 +45,32 @@ macro_rules! handler {
     }};
 }
 
-/// The same for a subcommand's body, which sees its own name first (as the
-/// dotted alias's body sees the alias), not the container's.
+/// The entry point of one name of an operation that has two (`$names`): the
+/// dotted alias (`$called` is `Name::Alias`), whose body sees the alias
+/// first, or the container's subcommand (`Name::Subcommand`), whose body sees
+/// its own name first, not the container's. ACL sees two commands; the body
+/// runs only if the caller may also run the other one.
+macro_rules! two_names_handler {
+    ($body:path, $names:expr, $called:expr) => {{
+        extern "C" fn handler(ctx: RawCtx, argv: RawArgv, argc: c_int) -> c_int {
+            command::run(ctx, argv, argc, |ctx, args, reply| {
+                let args = match $called {
+                    Name::Alias => args,
+                    Name::Subcommand => args.get(1..).unwrap_or_default(),
+                };
+                if let Err(error) =
+                    $names.check_other(ctx, $called, args.get(1..).unwrap_or_default())
+                {
+                    return Err(Failure::Error(error.to_string()));
+                }
+                serve(ctx, args, reply, $body)
+            })
+        }
+        handler as Handler
+    }};
+}
+
+/// The same for a subcommand with no other name (HELP).
 macro_rules! subcommand_handler {
     ($body:path) => {{
         extern "C" fn handler(ctx: RawCtx, argv: RawArgv, argc: c_int) -> c_int {
@@ -53,6 +81,70 @@ macro_rules! subcommand_handler {
         handler as Handler
     }};
 }
+
+/// Which of its two names an operation was called by.
+#[derive(Clone, Copy)]
+enum Name {
+    Alias,
+    Subcommand,
+}
+
+/// An operation with two names: `calc.template.set` and `calc.template set`.
+#[derive(Clone, Copy)]
+struct TwoNames {
+    alias: &'static CStr,
+    subcommand: &'static CStr,
+}
+
+impl TwoNames {
+    /// Refuses the call (`NOPERM`, and an `ACL LOG` entry for the name
+    /// called, reason `command`) unless the caller may also run it, with the
+    /// same `args`, by its other name: a user denied either name is denied
+    /// both, whichever name a rule spells.
+    fn check_other(self, ctx: Ctx, called: Name, args: &[Arg]) -> Result<(), CalcError> {
+        let Some(user) = User::current(ctx) else {
+            return Ok(());
+        };
+        let alias = self.alias.to_bytes();
+        let container = names::TEMPLATE.to_bytes();
+        let subcommand = self.subcommand.to_bytes();
+        // As ACL LOG and NOPERM name a subcommand: `calc.template|set`.
+        let full = [container, b"|", subcommand].concat();
+        let (other_words, called_name, other_name): (&[&[u8]], &[u8], &[u8]) = match called {
+            Name::Alias => (&[container, subcommand], alias, &full),
+            Name::Subcommand => (&[alias], &full, alias),
+        };
+        if user.may_run(other_words, args, called_name) {
+            Ok(())
+        } else {
+            Err(CalcError::NoPermCommand {
+                command: printable(called_name),
+                other: printable(other_name),
+            })
+        }
+    }
+}
+
+const SET: TwoNames = TwoNames {
+    alias: names::TEMPLATE_SET,
+    subcommand: names::SET,
+};
+const GET: TwoNames = TwoNames {
+    alias: names::TEMPLATE_GET,
+    subcommand: names::GET,
+};
+const INFO: TwoNames = TwoNames {
+    alias: names::TEMPLATE_INFO,
+    subcommand: names::INFO,
+};
+const DEL: TwoNames = TwoNames {
+    alias: names::TEMPLATE_DEL,
+    subcommand: names::DEL,
+};
+const LIST: TwoNames = TwoNames {
+    alias: names::TEMPLATE_LIST,
+    subcommand: names::LIST,
+};
 
 /// Runs a body, counting it (and its decode and pack errors) in `INFO calc`.
 fn serve<'a>(
@@ -301,13 +393,28 @@ pub static CONTAINERS: &[Container] = &[Container {
     summary: c"Registers, reads and removes templates (SET, GET, INFO, DEL, LIST).",
     since: c"0.2.0",
     subcommands: &[
-        TEMPLATE_SET.subcommand(c"set", subcommand_handler!(template::set)),
-        TEMPLATE_GET.subcommand(c"get", subcommand_handler!(template::get)),
-        TEMPLATE_INFO.subcommand(c"info", subcommand_handler!(template::info)),
-        TEMPLATE_DEL.subcommand(c"del", subcommand_handler!(template::del)),
-        TEMPLATE_LIST.subcommand(c"list", subcommand_handler!(template::list)),
+        TEMPLATE_SET.subcommand(
+            SET.subcommand,
+            two_names_handler!(template::set, SET, Name::Subcommand),
+        ),
+        TEMPLATE_GET.subcommand(
+            GET.subcommand,
+            two_names_handler!(template::get, GET, Name::Subcommand),
+        ),
+        TEMPLATE_INFO.subcommand(
+            INFO.subcommand,
+            two_names_handler!(template::info, INFO, Name::Subcommand),
+        ),
+        TEMPLATE_DEL.subcommand(
+            DEL.subcommand,
+            two_names_handler!(template::del, DEL, Name::Subcommand),
+        ),
+        TEMPLATE_LIST.subcommand(
+            LIST.subcommand,
+            two_names_handler!(template::list, LIST, Name::Subcommand),
+        ),
         Command {
-            name: c"help",
+            name: names::HELP,
             handler: subcommand_handler!(template::help),
             flags: c"allow-loading allow-stale",
             categories: c"slow",
@@ -323,7 +430,7 @@ pub static CONTAINERS: &[Container] = &[Container {
 
 const TEMPLATE_SET: Command = Command {
     name: names::TEMPLATE_SET,
-    handler: handler!(template::set),
+    handler: two_names_handler!(template::set, SET, Name::Alias),
     flags: c"write deny-oom",
     categories: c"write slow",
     arity: -3,
@@ -353,7 +460,7 @@ const TEMPLATE_SET: Command = Command {
 
 const TEMPLATE_GET: Command = Command {
     name: names::TEMPLATE_GET,
-    handler: handler!(template::get),
+    handler: two_names_handler!(template::get, GET, Name::Alias),
     flags: c"readonly",
     categories: c"slow",
     arity: 2,
@@ -366,7 +473,7 @@ const TEMPLATE_GET: Command = Command {
 
 const TEMPLATE_INFO: Command = Command {
     name: names::TEMPLATE_INFO,
-    handler: handler!(template::info),
+    handler: two_names_handler!(template::info, INFO, Name::Alias),
     flags: c"readonly",
     categories: c"slow",
     arity: 2,
@@ -379,7 +486,7 @@ const TEMPLATE_INFO: Command = Command {
 
 const TEMPLATE_DEL: Command = Command {
     name: names::TEMPLATE_DEL,
-    handler: handler!(template::del),
+    handler: two_names_handler!(template::del, DEL, Name::Alias),
     flags: c"write",
     categories: c"write slow",
     arity: 2,
@@ -392,7 +499,7 @@ const TEMPLATE_DEL: Command = Command {
 
 const TEMPLATE_LIST: Command = Command {
     name: names::TEMPLATE_LIST,
-    handler: handler!(template::list),
+    handler: two_names_handler!(template::list, LIST, Name::Alias),
     flags: c"readonly",
     categories: c"slow",
     arity: 1,

@@ -20,3 +20,11 @@ pub const TEMPLATE_GET: &CStr = c"calc.template.get";
 pub const TEMPLATE_INFO: &CStr = c"calc.template.info";
 pub const TEMPLATE_DEL: &CStr = c"calc.template.del";
 pub const TEMPLATE_LIST: &CStr = c"calc.template.list";
+/// The template container's subcommands, each the same operation as the
+/// dotted alias above it (`calc.template.set` is `calc.template set`).
+pub const SET: &CStr = c"set";
+pub const GET: &CStr = c"get";
+pub const INFO: &CStr = c"info";
+pub const DEL: &CStr = c"del";
+pub const LIST: &CStr = c"list";
+pub const HELP: &CStr = c"help";

@@ -10,6 +10,7 @@ use std::ptr::{self, NonNull};
 use crc16::{State, XMODEM};
 use redis_module::{raw, ContextFlags};
 
+use super::acl::User;
 use super::effects::{self, Event};
 use super::{bytes_of, Ctx, OwnedString, RedisStr};
 
@@ -238,37 +239,23 @@ pub fn key_slot(key: &[u8]) -> u16 {
 /// command changes anything.
 pub struct DerivedKeyCheck<'a> {
     ctx: Ctx<'a>,
-    user: *mut raw::RedisModuleUser,
+    /// None where there is no user to check (see `User::current`).
+    user: Option<User<'a>>,
     /// The declared key and its slot, when running in a cluster.
     cluster: Option<(&'a [u8], u16)>,
 }
 
 impl<'a> DerivedKeyCheck<'a> {
     pub fn new(ctx: Ctx<'a>, declared_key: &'a [u8]) -> DerivedKeyCheck<'a> {
-        let flags = ctx.flags();
-        let cluster = flags
+        let cluster = ctx
+            .flags()
             .contains(ContextFlags::CLUSTER)
             .then(|| (declared_key, key_slot(declared_key)));
-        // A command from the primary's replication stream or the AOF runs with
-        // no user (GetCurrentUserName would read a NULL one) and was checked
-        // where it first ran: nothing to check.
-        let user = if flags.intersects(ContextFlags::REPLICATED | ContextFlags::LOADING) {
-            ptr::null_mut()
-        } else {
-            // SAFETY: the command's context; the user name string is freed
-            // here, the user by `Drop`.
-            unsafe {
-                let name = raw::RedisModule_GetCurrentUserName.unwrap()(ctx.ptr);
-                if name.is_null() {
-                    ptr::null_mut()
-                } else {
-                    let user = raw::RedisModule_GetModuleUserFromUserName.unwrap()(name);
-                    raw::RedisModule_FreeString.unwrap()(ctx.ptr, name);
-                    user
-                }
-            }
-        };
-        DerivedKeyCheck { ctx, user, cluster }
+        DerivedKeyCheck {
+            ctx,
+            user: User::current(ctx),
+            cluster,
+        }
     }
 
     /// Whether `key` lives where the declared key does: always outside a
@@ -282,28 +269,8 @@ impl<'a> DerivedKeyCheck<'a> {
     /// cluster it hashes to the declared key's slot (which Redis already
     /// routed here). Opens nothing.
     fn check_access(&self, key: &OwnedString) -> Result<(), KeyError> {
-        if !self.user.is_null() {
-            // SAFETY: a live module user and a live key name.
-            let allowed = unsafe {
-                raw::RedisModule_ACLCheckKeyPermissions.unwrap()(
-                    self.user,
-                    key.ptr(),
-                    raw::REDISMODULE_CMD_KEY_DELETE as i32,
-                )
-            };
-            if allowed != raw::REDISMODULE_OK as i32 {
-                // The ACL LOG entry a refused declared key gets: reason `key`,
-                // the key, the user, the client (context `module`).
-                // SAFETY: the command's context, the user this check holds
-                // and a live key string; Redis copies what it keeps.
-                unsafe {
-                    raw::RedisModule_ACLAddLogEntry.unwrap()(
-                        self.ctx.ptr,
-                        self.user,
-                        key.ptr(),
-                        raw::RedisModuleACLLogEntryReason_REDISMODULE_ACL_LOG_KEY,
-                    );
-                }
+        if let Some(user) = &self.user {
+            if !user.may_write_key(key) {
                 return Err(KeyError::NoPerm {
                     key: key.bytes().to_vec(),
                 });
@@ -328,7 +295,7 @@ impl<'a> DerivedKeyCheck<'a> {
     /// already live on the other node, and Redis refuses a multi-key command
     /// whose declared keys are partly moved the same way). The keys must be
     /// distinct, and no other handle on them may be open.
-    pub fn open_all(self, keys: &'a [OwnedString]) -> Result<Vec<HashKey<'a>>, KeyError> {
+    pub fn open_all(&self, keys: &'a [OwnedString]) -> Result<Vec<HashKey<'a>>, KeyError> {
         for key in keys {
             self.check_access(key)?;
         }
@@ -344,15 +311,6 @@ impl<'a> DerivedKeyCheck<'a> {
                 Err(KeyError::TryAgain { slot })
             }
             _ => Ok(hashes),
-        }
-    }
-}
-
-impl Drop for DerivedKeyCheck<'_> {
-    fn drop(&mut self) {
-        if !self.user.is_null() {
-            // SAFETY: the user GetModuleUserFromUserName gave, freed once.
-            unsafe { raw::RedisModule_FreeModuleUser.unwrap()(self.user) };
         }
     }
 }

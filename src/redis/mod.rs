@@ -5,6 +5,7 @@
 //! write tells the rest of the server (`effects`), the reply writer (`reply`)
 //! RDB aux data (`aux`), and the start of an AOF rewrite (`rewrite`). The code above it reads as plain Rust.
 
+pub mod acl;
 pub mod api;
 pub mod aux;
 pub mod command;

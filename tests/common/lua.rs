@@ -1,4 +1,4 @@
-//! The design note's Lua scripts, the behaviour the module must match and the
+//! The design note's Lua scripts (docs/design-note.md), the behaviour the module must match and the
 //! baseline it is measured against.
 
 /// `hset_with_expiry`: sets a hash field; sets the TTL only if the key did not
